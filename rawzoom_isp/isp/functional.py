@@ -1,0 +1,188 @@
+"""The ISP math, written once. Every stage module calls these; they take batched (B, C, H, W) or
+unbatched (C, H, W) tensors (Bayer also (H, W)), follow the input's device and dtype, and are
+differentiable unless stated otherwise. Per-image parameters may carry a leading batch dimension."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ShapeError
+from ..raw.cfa import PACK_INDEX, check_pattern
+
+SRGB_LINEAR_KNEE = 0.0031308
+SRGB_ENCODED_KNEE = 0.04045
+
+
+def _param(value, x: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=x.dtype, device=x.device)
+
+
+def _check_even(x: torch.Tensor, what: str) -> None:
+    if x.ndim < 2 or x.shape[-1] % 2 or x.shape[-2] % 2:
+        raise ShapeError(f"{what} needs a Bayer mosaic (..., 1, H, W) with even H and W, got {tuple(x.shape)}")
+
+
+def subtract_black_level(x: torch.Tensor, black_level, white_level, clip: bool = True) -> torch.Tensor:
+    """(x - black) / (white - black), black tiled from its 2x2 CFA tile; clipped to [0, 1] if asked.
+
+    x: (..., 1, H, W) DN; black_level: (2, 2) or (B, 2, 2); white_level: scalar or (B,)."""
+    _check_even(x, "subtract_black_level")
+    black = _param(black_level, x)
+    tile = black.tile((x.shape[-2] // 2, x.shape[-1] // 2)).unsqueeze(-3)
+    white = _param(white_level, x)
+    white = white.reshape(white.shape + (1, 1, 1))
+    out = (x - tile) / (white - tile)
+    return out.clamp(0.0, 1.0) if clip else out
+
+
+def pack_bayer(x: torch.Tensor, cfa: str) -> torch.Tensor:
+    """(..., 1, H, W) mosaic -> (..., 4, H/2, W/2) in canonical [R, Gr, Gb, B] order, any CFA."""
+    _check_even(x, "pack_bayer")
+    if x.shape[-3] != 1:
+        raise ShapeError(f"pack_bayer expects one channel (..., 1, H, W), got {tuple(x.shape)}")
+    return F.pixel_unshuffle(x, 2)[..., list(PACK_INDEX[check_pattern(cfa)]), :, :]
+
+
+def unpack_bayer(packed: torch.Tensor, cfa: str) -> torch.Tensor:
+    """Inverse of pack_bayer: (..., 4, h, w) [R, Gr, Gb, B] -> (..., 1, 2h, 2w) mosaic in ``cfa``."""
+    if packed.ndim < 3 or packed.shape[-3] != 4:
+        raise ShapeError(f"unpack_bayer expects (..., 4, h, w), got {tuple(packed.shape)}")
+    index = PACK_INDEX[check_pattern(cfa)]
+    inverse = [index.index(position) for position in range(4)]
+    return F.pixel_shuffle(packed[..., inverse, :, :], 2)
+
+
+def packed_to_rgb_half(packed: torch.Tensor) -> torch.Tensor:
+    """Half-size demosaic: (..., 4, h, w) [R, Gr, Gb, B] -> (..., 3, h, w) [R, (Gr + Gb) / 2, B]."""
+    r, gr, gb, b = packed.unbind(-3)
+    return torch.stack([r, 0.5 * (gr + gb), b], dim=-3)
+
+
+_BILINEAR_RB = torch.tensor([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+_BILINEAR_G = torch.tensor([[0.0, 0.25, 0.0], [0.25, 1.0, 0.25], [0.0, 0.25, 0.0]])
+
+
+def demosaic_bilinear(x: torch.Tensor, cfa: str) -> torch.Tensor:
+    """Differentiable bilinear demosaic: (..., 1, H, W) mosaic -> (..., 3, H, W).
+
+    Each colour plane keeps its samples and averages its 2 or 4 nearest same-colour neighbours
+    elsewhere; borders are mirrored (reflect padding keeps the CFA phase)."""
+    _check_even(x, "demosaic_bilinear")
+    lead = x.shape[:-3]
+    height, width = x.shape[-2:]
+    flat = x.reshape(-1, 1, height, width)
+    # Where each colour was sampled: packed [R, Gr, Gb, B] selectors unpacked into the mosaic.
+    selector = torch.tensor([[1.0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=x.dtype, device=x.device)
+    masks = unpack_bayer(selector[:, :, None, None].expand(3, 4, height // 2, width // 2), cfa)[:, 0]
+    planes = F.pad(flat * masks.unsqueeze(0), (1, 1, 1, 1), mode="reflect")
+    kernels = torch.stack([_BILINEAR_RB, _BILINEAR_G, _BILINEAR_RB]).to(x).unsqueeze(1)
+    rgb = F.conv2d(planes, kernels, groups=3)
+    return rgb.reshape(*lead, 3, height, width)
+
+
+def demosaic_colour(x: torch.Tensor, cfa: str, method: str) -> torch.Tensor:
+    """Demosaic with colour-demosaicing ("bilinear", "malvar2004", "menon2007"). Runs in numpy on the
+    CPU and is NOT differentiable: the result carries no gradient."""
+    import warnings
+
+    with warnings.catch_warnings():  # colour-science warns that matplotlib is absent; we do not plot
+        warnings.simplefilter("ignore")
+        import colour_demosaicing as cd
+
+    functions = {
+        "bilinear": cd.demosaicing_CFA_Bayer_bilinear,
+        "malvar2004": cd.demosaicing_CFA_Bayer_Malvar2004,
+        "menon2007": cd.demosaicing_CFA_Bayer_Menon2007,
+    }
+    function = functions[method]
+    lead = x.shape[:-3]
+    height, width = x.shape[-2:]
+    flat = x.detach().reshape(-1, height, width).cpu().double().numpy()
+    out = [torch.from_numpy(function(mosaic, pattern=check_pattern(cfa))).permute(2, 0, 1) for mosaic in flat]
+    return torch.stack(out).to(dtype=x.dtype, device=x.device).reshape(*lead, 3, height, width)
+
+
+def apply_white_balance(x: torch.Tensor, gains, gamma: float | None = None, clip: bool = False) -> torch.Tensor:
+    """Multiply channels by white-balance gains (R, G, B), shape (3,) or (B, 3).
+
+    x may be RGB (..., 3, H, W) or packed raw (..., 4, h, w), where G's gain scales Gr and Gb.
+    ``gamma`` set: x is gamma-encoded and the gains become gains ** (1 / gamma) (the paper's
+    after-the-network WB). ``clip`` clips to [0, 1] afterwards (LibRaw's highlight clipping)."""
+    g = _param(gains, x)
+    if gamma is not None:
+        g = g ** (1.0 / gamma)
+    channels = x.shape[-3]
+    if channels == 4:
+        g = g[..., [0, 1, 1, 2]]
+    elif channels != 3:
+        raise ShapeError(f"white balance expects RGB (..., 3, H, W) or packed (..., 4, h, w), got {tuple(x.shape)}")
+    out = x * g[..., :, None, None]
+    return out.clamp(0.0, 1.0) if clip else out
+
+
+def apply_color_matrix(x: torch.Tensor, matrix) -> torch.Tensor:
+    """out_i = sum_j M_ij x_j per pixel; M (3, 3) or (B, 3, 3), x (..., 3, H, W)."""
+    if x.shape[-3] != 3:
+        raise ShapeError(f"colour matrix expects (..., 3, H, W), got {tuple(x.shape)}")
+    m = _param(matrix, x)
+    return torch.einsum("...ij,...jhw->...ihw", m, x)
+
+
+def srgb_gamma(x: torch.Tensor) -> torch.Tensor:
+    """IEC 61966-2-1 encoding: 12.92 x below 0.0031308, else 1.055 x^(1/2.4) - 0.055.
+    The power branch is clamped so that gradients stay finite at 0."""
+    powered = 1.055 * x.clamp(min=SRGB_LINEAR_KNEE) ** (1.0 / 2.4) - 0.055
+    return torch.where(x <= SRGB_LINEAR_KNEE, 12.92 * x, powered)
+
+
+def srgb_degamma(y: torch.Tensor) -> torch.Tensor:
+    """Inverse of srgb_gamma: y / 12.92 below 0.04045, else ((y + 0.055) / 1.055)^2.4."""
+    powered = ((y.clamp(min=SRGB_ENCODED_KNEE) + 0.055) / 1.055) ** 2.4
+    return torch.where(y <= SRGB_ENCODED_KNEE, y / 12.92, powered)
+
+
+def power_gamma(x: torch.Tensor, gamma: float = 2.2, floor: float = 1e-8) -> torch.Tensor:
+    """max(x, floor)^(1/gamma) (Brooks et al., ZLLZ); the floor keeps the gradient finite at 0."""
+    return x.clamp(min=floor) ** (1.0 / gamma)
+
+
+def smoothstep(x: torch.Tensor) -> torch.Tensor:
+    """Global tone curve 3x^2 - 2x^3 on [0, 1]."""
+    x = x.clamp(0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def inverse_smoothstep(y: torch.Tensor) -> torch.Tensor:
+    """Inverse of smoothstep: 0.5 - sin(asin(1 - 2y) / 3)."""
+    y = y.clamp(0.0, 1.0)
+    return 0.5 - torch.sin(torch.asin(1.0 - 2.0 * y) / 3.0)
+
+
+def resize(x: torch.Tensor, scale: float, mode: str = "bicubic", clip: bool = True) -> torch.Tensor:
+    """Resample (..., C, H, W) by ``scale`` (antialiased when shrinking); bicubic overshoot clipped
+    to [0, 1] when ``clip``."""
+    lead = x.shape[:-3]
+    flat = x.reshape(-1, *x.shape[-3:])
+    align = None if mode in ("nearest", "area") else False
+    out = F.interpolate(flat, scale_factor=scale, mode=mode, align_corners=align,
+                        antialias=scale < 1 and mode in ("bilinear", "bicubic"))
+    out = out.reshape(*lead, *out.shape[-3:])
+    return out.clamp(0.0, 1.0) if clip else out
+
+
+def apply_orientation(x: torch.Tensor, orientation: int) -> torch.Tensor:
+    """Turn (..., H, W) stored pixels into display orientation for an EXIF orientation code 1..8."""
+    t = x.transpose(-1, -2)
+    views = {
+        1: lambda: x,
+        2: lambda: x.flip(-1),
+        3: lambda: x.flip(-1, -2),
+        4: lambda: x.flip(-2),
+        5: lambda: t,
+        6: lambda: t.flip(-1),
+        7: lambda: t.flip(-1, -2),
+        8: lambda: t.flip(-2),
+    }
+    if orientation not in views:
+        raise ValueError(f"EXIF orientation must be 1..8, got {orientation}")
+    return views[orientation]()

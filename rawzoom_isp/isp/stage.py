@@ -1,0 +1,76 @@
+"""Stage: the unit of the ISP graph, an nn.Module that declares the kind of data it takes and gives."""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, PipelineError
+from .kinds import DataKind
+
+
+class Stage(nn.Module):
+    """Base class. Subclasses set ``takes`` (kinds accepted) and ``gives`` (output kind, or None for
+    "same as input"), implement ``forward(x, meta=None)`` by calling the functional twin, and store
+    their constructor arguments as attributes of the same name so that ``params()`` round-trips.
+
+    ``input_kind`` is set by the Pipeline that holds the stage (stages whose math depends on it, like
+    white balance in linear or gamma space, read it)."""
+
+    type_name: str = ""
+    takes: frozenset[DataKind] = frozenset()
+    gives: DataKind | None = None
+    differentiable: bool = True
+
+    def __init__(self):
+        super().__init__()
+        self.input_kind: DataKind | None = None
+
+    def output_kind(self, kind: DataKind) -> DataKind:
+        if kind not in self.takes:
+            raise PipelineError(
+                f"{self.type_name} takes {' or '.join(sorted(k.label for k in self.takes))}, not {kind.label}"
+            )
+        return self.gives or kind
+
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments, for configs: None values left out, tensors as lists."""
+        out = {}
+        for name in inspect.signature(type(self).__init__).parameters:
+            if name == "self":
+                continue
+            value = getattr(self, name, None)
+            if value is None:
+                continue
+            if isinstance(value, torch.Tensor):
+                value = value.tolist()
+            out[name] = value
+        return out
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Stage":
+        accepted = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise ConfigError(
+                f"stage type {cls.type_name!r} has no parameter(s) {', '.join(unknown)}; "
+                f"it takes {', '.join(accepted) or 'none'}"
+            )
+        try:
+            return cls(**params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"stage type {cls.type_name!r}: {exc}") from exc
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.params().items() if not isinstance(v, list))
+
+
+def needs_meta(stage: str, meta, field: str):
+    """The metadata field a stage needs, or a clear error when no metadata was given."""
+    value = None if meta is None else getattr(meta, field, None)
+    if value is None:
+        raise PipelineError(f"stage {stage!r} needs {field} from the raw's metadata (pass a RawImage or meta=...) "
+                            "or as a parameter")
+    return value

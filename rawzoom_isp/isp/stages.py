@@ -1,0 +1,187 @@
+"""The classical ISP stages. Each is an nn.Module twin of a function in ``functional``; metadata
+(CFA, black/white level, WB gains, colour matrix) comes from the raw unless given as a parameter."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+from ..raw.cfa import check_pattern
+from . import functional as F
+from .kinds import DataKind
+from .registry import register_stage
+from .stage import Stage, needs_meta
+
+_RGB = frozenset({DataKind.LINEAR_RGB, DataKind.DISPLAY_RGB})
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+    return value
+
+
+@register_stage("black_level")
+class BlackLevel(Stage):
+    """Raw DN -> [0, 1]: (x - black) / (white - black) per CFA position, clipped when ``clip``."""
+
+    takes = frozenset({DataKind.BAYER_DN})
+    gives = DataKind.BAYER
+
+    def __init__(self, clip: bool = True, black_level: list | None = None, white_level: float | None = None):
+        super().__init__()
+        self.clip = bool(clip)
+        self.black_level = None if black_level is None else torch.as_tensor(black_level, dtype=torch.float32).expand(2, 2)
+        self.white_level = white_level
+
+    def forward(self, x, meta=None):
+        black = self.black_level if self.black_level is not None else needs_meta("black_level", meta, "black_level")
+        white = self.white_level if self.white_level is not None else needs_meta("black_level", meta, "white_level")
+        return F.subtract_black_level(x, black, white, clip=self.clip)
+
+
+class _CfaStage(Stage):
+    def __init__(self, cfa: str | None = None):
+        super().__init__()
+        self.cfa = None if cfa is None else check_pattern(cfa)
+
+    def pattern(self, meta) -> str:
+        return self.cfa or needs_meta(self.type_name, meta, "cfa")
+
+
+@register_stage("bayer_pack")
+class BayerPack(_CfaStage):
+    """Mosaic (B, 1, H, W) -> packed (B, 4, H/2, W/2) in canonical [R, Gr, Gb, B] order."""
+
+    takes = frozenset({DataKind.BAYER})
+    gives = DataKind.PACKED
+
+    def forward(self, x, meta=None):
+        return F.pack_bayer(x, self.pattern(meta))
+
+
+@register_stage("bayer_unpack")
+class BayerUnpack(_CfaStage):
+    """Packed [R, Gr, Gb, B] -> mosaic in the raw's CFA (exact inverse of BayerPack)."""
+
+    takes = frozenset({DataKind.PACKED})
+    gives = DataKind.BAYER
+
+    def forward(self, x, meta=None):
+        return F.unpack_bayer(x, self.pattern(meta))
+
+
+DEMOSAIC_METHODS = ("bilinear", "half", "colour_bilinear", "malvar2004", "menon2007")
+
+
+@register_stage("demosaic")
+class Demosaic(_CfaStage):
+    """Mosaic or packed raw -> linear camera RGB.
+
+    ``bilinear``: differentiable torch bilinear, full size. ``half``: one RGB pixel per 2x2 tile,
+    G = (Gr + Gb) / 2 (LibRaw's half_size), differentiable. ``colour_bilinear``, ``malvar2004``,
+    ``menon2007``: colour-demosaicing on the CPU, not differentiable."""
+
+    takes = frozenset({DataKind.BAYER, DataKind.PACKED})
+    gives = DataKind.LINEAR_RGB
+
+    def __init__(self, method: str = "bilinear", cfa: str | None = None):
+        super().__init__(cfa)
+        self.method = _choice("demosaic method", method, DEMOSAIC_METHODS)
+        self.differentiable = method in ("bilinear", "half")
+
+    def forward(self, x, meta=None):
+        cfa = self.pattern(meta)
+        if self.method == "half":
+            return F.packed_to_rgb_half(x if x.shape[-3] == 4 else F.pack_bayer(x, cfa))
+        mosaic = F.unpack_bayer(x, cfa) if x.shape[-3] == 4 else x
+        if self.method == "bilinear":
+            return F.demosaic_bilinear(mosaic, cfa)
+        return F.demosaic_colour(mosaic, cfa, self.method.removeprefix("colour_"))
+
+
+@register_stage("white_balance")
+class WhiteBalance(Stage):
+    """Multiply by WB gains (R, G, B), from the raw's metadata or given.
+
+    On linear data (packed raw before the network, or linear RGB) the gains apply as they are; on
+    display RGB (after the network, as the paper does) they apply as gains ** (1 / gamma)."""
+
+    takes = frozenset({DataKind.PACKED, DataKind.LINEAR_RGB, DataKind.DISPLAY_RGB})
+
+    def __init__(self, gains: list | None = None, gamma: float = 2.2, clip: bool = True):
+        super().__init__()
+        self.gains = None if gains is None else torch.as_tensor(gains, dtype=torch.float32).reshape(3)
+        self.gamma = float(gamma)
+        self.clip = bool(clip)
+
+    def forward(self, x, meta=None):
+        gains = self.gains if self.gains is not None else needs_meta("white_balance", meta, "wb_gains")
+        gamma = self.gamma if self.input_kind == DataKind.DISPLAY_RGB else None
+        return F.apply_white_balance(x, gains, gamma=gamma, clip=self.clip)
+
+
+@register_stage("color_matrix")
+class ColorMatrix(Stage):
+    """Camera RGB -> linear sRGB with the raw's cam_to_srgb matrix, or a given 3x3 matrix."""
+
+    takes = frozenset({DataKind.LINEAR_RGB})
+
+    def __init__(self, matrix: list | None = None, clip: bool = True):
+        super().__init__()
+        self.matrix = None if matrix is None else torch.as_tensor(matrix, dtype=torch.float32).reshape(3, 3)
+        self.clip = bool(clip)
+
+    def forward(self, x, meta=None):
+        matrix = self.matrix if self.matrix is not None else needs_meta("color_matrix", meta, "cam_to_srgb")
+        out = F.apply_color_matrix(x, matrix)
+        return out.clamp(0.0, 1.0) if self.clip else out
+
+
+@register_stage("gamma")
+class Gamma(Stage):
+    """Linear -> display: piecewise sRGB (``curve="srgb"``) or x^(1/gamma) (``curve="power"``).
+    Input is clipped to [0, 1] first; gradients are finite at 0."""
+
+    takes = frozenset({DataKind.LINEAR_RGB})
+    gives = DataKind.DISPLAY_RGB
+
+    def __init__(self, curve: str = "srgb", gamma: float = 2.2):
+        super().__init__()
+        self.curve = _choice("gamma curve", curve, ("srgb", "power"))
+        self.gamma = float(gamma)
+
+    def forward(self, x, meta=None):
+        x = x.clamp(0.0, 1.0)
+        return F.srgb_gamma(x) if self.curve == "srgb" else F.power_gamma(x, self.gamma)
+
+
+@register_stage("tone_map")
+class ToneMap(Stage):
+    """Global tone curve on display RGB: smoothstep 3x^2 - 2x^3 (Brooks et al.)."""
+
+    takes = frozenset({DataKind.DISPLAY_RGB})
+
+    def __init__(self, curve: str = "smoothstep"):
+        super().__init__()
+        self.curve = _choice("tone curve", curve, ("smoothstep",))
+
+    def forward(self, x, meta=None):
+        return F.smoothstep(x)
+
+
+@register_stage("resize")
+class Resize(Stage):
+    """Resample RGB by ``scale`` (bicubic by default): the classical zoom the learned zoom must beat."""
+
+    takes = _RGB
+
+    def __init__(self, scale: float = 4.0, mode: str = "bicubic", clip: bool = True):
+        super().__init__()
+        if not scale > 0:
+            raise ConfigError(f"resize scale must be positive, got {scale}")
+        self.scale = float(scale)
+        self.mode = _choice("resize mode", mode, ("bicubic", "bilinear", "nearest", "area"))
+        self.clip = bool(clip)
+
+    def forward(self, x, meta=None):
+        return F.resize(x, self.scale, mode=self.mode, clip=self.clip)

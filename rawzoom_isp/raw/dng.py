@@ -1,0 +1,73 @@
+"""write_dng: a minimal DNG 1.4 that LibRaw (rawpy) and other raw tools read back exactly."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..colour import xyz_to_cam_from_cam_to_srgb
+from ..errors import RawShapeError
+from .cfa import dng_cfa_codes
+from .image import RawImage
+
+_RATIONAL_DEN = 1_000_000
+_D65 = 21  # DNG CalibrationIlluminant code
+_LIBRAW_MIN_SIZE = 22  # dcraw/LibRaw treat smaller images as "not raw"
+
+
+def _rationals(values, den: int = _RATIONAL_DEN) -> list[int]:
+    return [x for v in np.ravel(values) for x in (int(round(float(v) * den)), den)]
+
+
+def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False) -> None:
+    """Write ``raw`` as a DNG: uint16 CFA data with CFAPattern, BlackLevel per 2x2 position,
+    WhiteLevel, AsShotNeutral (= 1 / wb_gains), ColorMatrix1 (from cam_to_srgb, D65), Make/Model,
+    Orientation, FocalLength and NoiseProfile when known.
+
+    The mosaic must hold integer digital numbers in [0, 65535]; ``quantize=True`` rounds and clips
+    instead of refusing. The file appears only once complete.
+    """
+    data = raw.bayer.detach().cpu().numpy().astype(np.float64)
+    height, width = data.shape
+    if height % 2 or width % 2 or min(height, width) < _LIBRAW_MIN_SIZE:
+        raise RawShapeError(
+            f"{path}: a DNG CFA image needs even height and width of at least {_LIBRAW_MIN_SIZE} "
+            f"(LibRaw ignores smaller ones), got {height}x{width}"
+        )
+    if quantize:
+        data = np.clip(np.round(data), 0, 65535)
+    elif data.min() < 0 or data.max() > 65535 or not np.array_equal(data, np.round(data)):
+        raise ValueError(
+            f"{path}: bayer values must be integers in [0, 65535] (got {data.min():g}..{data.max():g}); "
+            "pass quantize=True to round and clip"
+        )
+    tags = [
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50707, "B", 4, (1, 1, 0, 0), True),  # DNGBackwardVersion
+        (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, "B", 4, dng_cfa_codes(raw.cfa), True),  # CFAPattern
+        (50713, "H", 2, (2, 2), True),  # BlackLevelRepeatDim
+        (50714, "2I", 4, _rationals(raw.black_level.numpy(), 1000), True),  # BlackLevel, row-major
+        (50717, "I", 1, int(round(raw.white_level)), True),  # WhiteLevel
+        (50728, "2I", 3, _rationals(1.0 / raw.wb_gains.numpy()), True),  # AsShotNeutral
+        (274, "H", 1, int(raw.orientation), True),
+    ]
+    if raw.cam_to_srgb is not None:
+        xyz_to_cam = xyz_to_cam_from_cam_to_srgb(raw.cam_to_srgb.numpy())
+        tags += [(50721, "2i", 9, _rationals(xyz_to_cam, 10000), True), (50778, "H", 1, _D65, True)]
+    if raw.make:
+        tags.append((271, "s", 0, raw.make, True))
+    if raw.model:
+        tags += [(272, "s", 0, raw.model, True), (50708, "s", 0, f"{raw.make or ''} {raw.model}".strip(), True)]
+    if raw.focal_length_mm:
+        tags.append((37386, "2I", 1, _rationals([raw.focal_length_mm], 1000), True))
+    if raw.noise_profile is not None:
+        values = raw.noise_profile.numpy().astype(np.float64).ravel()
+        tags.append((51041, "d", len(values), tuple(values), True))
+    import tifffile
+
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(
+            tmp, data.astype(np.uint16), photometric=32803, subfiletype=0, extratags=tags, software="rawzoom_isp"
+        )

@@ -1,0 +1,139 @@
+"""RawImage: a Bayer mosaic in raw digital numbers plus the metadata needed to render it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import torch
+
+from .cfa import check_pattern
+
+
+def _as_tensor(value, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=torch.float32)
+    if shape is not None:
+        t = t.expand(shape) if t.numel() == 1 else t.reshape(shape)
+    return t.clone()
+
+
+@dataclass
+class RawMeta:
+    """What the ISP stages need besides the pixels. Tensors may carry a leading batch dimension
+    (``black_level`` (B, 2, 2), ``wb_gains`` (B, 3), ``cam_to_srgb`` (B, 3, 3), ``white_level`` (B,));
+    one CFA pattern per batch."""
+
+    cfa: str
+    black_level: torch.Tensor
+    white_level: torch.Tensor
+    wb_gains: torch.Tensor
+    cam_to_srgb: torch.Tensor | None = None
+
+    @staticmethod
+    def stack(metas: Sequence["RawMeta"]) -> "RawMeta":
+        """Batch per-image metadata; all images must share one CFA pattern."""
+        patterns = {m.cfa for m in metas}
+        if len(patterns) != 1:
+            raise ValueError(f"cannot batch raws of different CFA patterns {sorted(patterns)}: pack them first")
+        ccms = [m.cam_to_srgb for m in metas]
+        return RawMeta(
+            cfa=metas[0].cfa,
+            black_level=torch.stack([m.black_level for m in metas]),
+            white_level=torch.stack([torch.as_tensor(m.white_level, dtype=torch.float32) for m in metas]),
+            wb_gains=torch.stack([m.wb_gains for m in metas]),
+            cam_to_srgb=None if any(c is None for c in ccms) else torch.stack(ccms),
+        )
+
+
+@dataclass
+class RawImage:
+    """A raw capture: ``bayer`` (H, W) float32 digital numbers of the visible area, before black level.
+
+    ``cfa`` is the top-left 2x2 tile ("RGGB", "BGGR", "GRBG", "GBRG"); ``black_level`` (2, 2) black per
+    CFA position; ``wb_gains`` (3,) R, G, B camera white-balance gains with G == 1 and ``wb_source``
+    saying where they came from ("camera", "daylight" or "none" = unity gains); ``cam_to_srgb`` (3, 3)
+    maps white-balanced camera RGB to linear sRGB, or None when the file has no colour matrix;
+    ``orientation`` is the EXIF orientation code (1 = as stored); ``noise_profile`` (P, 2) is the DNG
+    NoiseProfile (S, O) per plane, variance = S * x + O with x the normalised signal.
+    """
+
+    bayer: torch.Tensor
+    cfa: str
+    black_level: torch.Tensor
+    white_level: float
+    wb_gains: torch.Tensor = field(default_factory=lambda: torch.ones(3))
+    cam_to_srgb: torch.Tensor | None = None
+    wb_source: str = "none"
+    focal_length_mm: float | None = None
+    make: str | None = None
+    model: str | None = None
+    orientation: int = 1
+    iso: float | None = None
+    exposure_time_s: float | None = None
+    noise_profile: torch.Tensor | None = None
+    path: str | None = None
+
+    def __post_init__(self):
+        self.cfa = check_pattern(self.cfa)
+        self.bayer = torch.as_tensor(self.bayer, dtype=torch.float32)
+        if self.bayer.ndim != 2:
+            raise ValueError(f"RawImage.bayer must be (H, W), got shape {tuple(self.bayer.shape)}")
+        self.black_level = _as_tensor(self.black_level, (2, 2))
+        self.white_level = float(self.white_level)
+        self.wb_gains = _as_tensor(self.wb_gains, (3,))
+        if self.cam_to_srgb is not None:
+            self.cam_to_srgb = _as_tensor(self.cam_to_srgb, (3, 3))
+        if self.noise_profile is not None:
+            self.noise_profile = _as_tensor(self.noise_profile).reshape(-1, 2)
+        if not 1 <= int(self.orientation) <= 8:
+            raise ValueError(f"orientation must be an EXIF code 1..8, got {self.orientation}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.bayer.shape)
+
+    @property
+    def meta(self) -> RawMeta:
+        return RawMeta(
+            cfa=self.cfa,
+            black_level=self.black_level,
+            white_level=torch.tensor(self.white_level),
+            wb_gains=self.wb_gains,
+            cam_to_srgb=self.cam_to_srgb,
+        )
+
+    def crop(self, top: int, left: int, height: int, width: int) -> "RawImage":
+        """A window of the mosaic; the CFA name and black-level tile follow the window's phase."""
+        if min(top, left) < 0 or top + height > self.bayer.shape[0] or left + width > self.bayer.shape[1]:
+            raise ValueError(f"crop ({top}, {left}, {height}, {width}) leaves the {self.shape} mosaic")
+        dy, dx = top % 2, left % 2
+        tile = [self.cfa[((r + dy) % 2) * 2 + (c + dx) % 2] for r in range(2) for c in range(2)]
+        black = torch.roll(self.black_level, shifts=(-dy, -dx), dims=(0, 1))
+        return replace(
+            self,
+            bayer=self.bayer[top : top + height, left : left + width].clone(),
+            cfa="".join(tile),
+            black_level=black,
+        )
+
+    def describe(self) -> dict:
+        """Metadata as plain Python values (for ``rawzoom info`` and JSON)."""
+        return {
+            "path": self.path,
+            "make": self.make,
+            "model": self.model,
+            "height": self.bayer.shape[0],
+            "width": self.bayer.shape[1],
+            "cfa": self.cfa,
+            "black_level": self.black_level.tolist(),
+            "white_level": self.white_level,
+            "wb_gains": [round(v, 6) for v in self.wb_gains.tolist()],
+            "wb_source": self.wb_source,
+            "cam_to_srgb": None if self.cam_to_srgb is None else [[round(v, 6) for v in r] for r in self.cam_to_srgb.tolist()],
+            "focal_length_mm": self.focal_length_mm,
+            "orientation": self.orientation,
+            "iso": self.iso,
+            "exposure_time_s": self.exposure_time_s,
+            "noise_profile": None if self.noise_profile is None else self.noise_profile.tolist(),
+            "bayer_min": float(self.bayer.min()),
+            "bayer_max": float(self.bayer.max()),
+        }

@@ -1,0 +1,226 @@
+"""read_raw: any LibRaw-readable Bayer raw (through rawpy), or a headerless Bayer dump."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..colour import cam_to_srgb_from_xyz_to_cam
+from ..errors import CorruptRawError, RawFileError, RawShapeError, UnsupportedRawError
+from .cfa import check_pattern, pattern_from_rawpy
+from .image import RawImage
+
+# LibRaw's flip code -> EXIF orientation (dcraw maps EXIF to flip with "50132467"[orientation & 7]).
+_FLIP_TO_EXIF = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
+# No raw codec stores a real frame in less than this many bytes per pixel (lossy GPR is ~0.25).
+_MIN_BYTES_PER_PIXEL = 0.02
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"IIRO", b"IIU\x00")
+_VC5_COMPRESSION = 9  # GoPro GPR
+
+
+def read_raw(
+    path: str | os.PathLike,
+    *,
+    shape: Sequence[int] | None = None,
+    dtype: str | np.dtype = "<u2",
+    cfa: str | None = None,
+    black_level: float | Sequence[float] | None = None,
+    white_level: float | None = None,
+    offset: int = 0,
+) -> RawImage:
+    """Read a raw file into a :class:`RawImage`.
+
+    Container files (DNG, CR2, NEF, ARW, RW2, ...) are decoded by LibRaw; the metadata comes from the
+    file. A headerless Bayer dump is read when ``shape=(H, W)`` is given, together with ``cfa``,
+    ``black_level`` (scalar, 4 values row-major over the 2x2 tile, or 2x2) and ``white_level``;
+    ``dtype`` (default little-endian uint16) and ``offset`` (bytes to skip) describe the layout.
+
+    Raises UnsupportedRawError (X-Trans, non-Bayer, GoPro GPR, not a raw file), CorruptRawError
+    (truncated, pixel data missing) or RawShapeError (headerless size mismatch), naming the file.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise RawFileError(path, "no such file")
+    if shape is not None:
+        return _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset)
+    missing = [n for n, v in (("cfa", cfa), ("black_level", black_level), ("white_level", white_level)) if v is not None]
+    if missing:
+        raise ValueError(f"{path}: {', '.join(missing)} only apply to headerless files; pass shape=(H, W) too")
+    return _read_container(path)
+
+
+def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) -> RawImage:
+    if cfa is None or black_level is None or white_level is None:
+        raise ValueError(f"{path}: a headerless dump needs shape, cfa, black_level and white_level")
+    if len(shape) != 2:
+        raise RawShapeError(f"{path}: shape must be (height, width), got {tuple(shape)}")
+    height, width = (int(s) for s in shape)
+    if height % 2 or width % 2 or height <= 0 or width <= 0:
+        raise RawShapeError(f"{path}: a Bayer mosaic needs even positive height and width, got {height}x{width}")
+    dt = np.dtype(dtype)
+    expected = height * width * dt.itemsize
+    size = os.path.getsize(path) - offset
+    if size != expected:
+        hint = ""
+        if size > 0 and size % (dt.itemsize * width) == 0:
+            hint = f" (it would hold {size // (dt.itemsize * width)} rows of {width})"
+        raise RawShapeError(
+            f"{path}: {height}x{width} {dt.name} needs {expected} bytes after offset {offset}, "
+            f"the file has {size}{hint}; check shape and dtype"
+        )
+    data = np.fromfile(path, dtype=dt, count=height * width, offset=offset).reshape(height, width)
+    white = float(white_level)
+    if np.issubdtype(dt, np.integer) and data.max() > white:
+        raise RawShapeError(
+            f"{path}: values reach {int(data.max())}, above white_level {white}: wrong dtype or white level?"
+        )
+    return RawImage(
+        bayer=torch.from_numpy(data.astype(np.float32)),
+        cfa=check_pattern(cfa),
+        black_level=torch.as_tensor(np.asarray(black_level, dtype=np.float32)),
+        white_level=white,
+        wb_source="none",
+        path=path,
+    )
+
+
+def _read_container(path: str) -> RawImage:
+    import rawpy
+
+    tiff = _tiff_facts(path)
+    if tiff.get("compression") == _VC5_COMPRESSION:
+        raise UnsupportedRawError(
+            path, "GoPro GPR (VC-5 compressed DNG) cannot be decoded by LibRaw; convert it to a plain DNG "
+            "with GoPro's gpr_tools (gpr_tools -i in.gpr -o out.dng)"
+        )
+    if tiff.get("truncated"):
+        raise CorruptRawError(path, tiff["truncated"])
+    try:
+        with rawpy.imread(path) as raw:
+            return _from_rawpy(path, raw, tiff)
+    except rawpy.LibRawFileUnsupportedError as exc:
+        raise UnsupportedRawError(path, f"LibRaw does not recognise this file as a supported raw ({exc})") from None
+    except rawpy.LibRawError as exc:
+        raise CorruptRawError(path, f"LibRaw could not decode it, the file is damaged or truncated ({type(exc).__name__}: {exc})") from None
+
+
+def _from_rawpy(path: str, raw, tiff: dict) -> RawImage:
+    import rawpy
+
+    if raw.raw_type != rawpy.RawType.Flat:
+        raise UnsupportedRawError(path, "the raw data is not a single-plane colour mosaic (linear/demosaiced raw)")
+    cfa = pattern_from_rawpy(raw.raw_pattern, raw.color_desc)
+    if cfa is None or raw.num_colors != 3:
+        desc = raw.color_desc.decode(errors="replace")
+        raise UnsupportedRawError(
+            path, f"the colour filter array is not a 2x2 RGB Bayer tile (pattern {raw.raw_pattern.tolist()}, "
+            f"colours {desc!r}); X-Trans and other non-Bayer sensors are not supported"
+        )
+    bayer = raw.raw_image_visible.copy()
+    height, width = bayer.shape
+    if height < 2 or width < 2:
+        raise CorruptRawError(path, f"the visible area is {height}x{width}, too small to hold a Bayer tile")
+    if os.path.getsize(path) < _MIN_BYTES_PER_PIXEL * height * width:
+        raise CorruptRawError(
+            path, f"the file has {os.path.getsize(path)} bytes for a {height}x{width} mosaic: its pixel data is missing"
+        )
+    if bayer.min() == bayer.max():
+        raise CorruptRawError(path, f"every pixel reads {int(bayer.min())}: the pixel data is missing or blank")
+    # An odd visible size would leave a partial 2x2 tile: trim the last row/column.
+    bayer = bayer[: height - height % 2, : width - width % 2]
+
+    black = np.asarray(raw.black_level_per_channel, dtype=np.float32)[raw.raw_pattern]
+    gains, wb_source = _wb_gains(raw.camera_whitebalance, raw.daylight_whitebalance)
+    focal = float(raw.other.focal_length) if raw.other.focal_length > 0 else None
+    iso = float(raw.other.iso_speed) if raw.other.iso_speed > 0 else None
+    shutter = float(raw.other.shutter_speed) if raw.other.shutter_speed > 0 else None
+    return RawImage(
+        bayer=torch.from_numpy(bayer.astype(np.float32)),
+        cfa=cfa,
+        black_level=torch.from_numpy(black),
+        white_level=float(raw.white_level),
+        wb_gains=torch.from_numpy(gains),
+        wb_source=wb_source,
+        cam_to_srgb=_cam_to_srgb(raw),
+        focal_length_mm=focal,
+        make=tiff.get("make"),
+        model=tiff.get("model"),
+        orientation=_FLIP_TO_EXIF.get(int(raw.sizes.flip), 1),
+        iso=iso,
+        exposure_time_s=shutter,
+        noise_profile=tiff.get("noise_profile"),
+        path=path,
+    )
+
+
+def _wb_gains(camera_wb: Sequence[float], daylight_wb: Sequence[float]) -> tuple[np.ndarray, str]:
+    """Gains R, G, B normalised to G from LibRaw's (R, G, B, G2) multipliers; G2 == 0 means "as G".
+
+    Falls back to the daylight multipliers, then to unity, when the camera's are missing."""
+    for values, source in ((camera_wb, "camera"), (daylight_wb, "daylight")):
+        r, g, b, g2 = (float(v) for v in values)
+        green = g if g > 0 else g2
+        if green > 0 and r > 0 and b > 0:
+            return np.array([r / green, 1.0, b / green], dtype=np.float32), source
+    return np.ones(3, dtype=np.float32), "none"
+
+
+def _cam_to_srgb(raw) -> torch.Tensor | None:
+    """White-balanced camera RGB -> linear sRGB: from the XYZ->camera matrix when the file has one,
+    else LibRaw's own camera->sRGB matrix (DNGs store ColorMatrix there), else None."""
+    xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3]
+    if np.abs(xyz_to_cam).sum() > 0:
+        matrix = cam_to_srgb_from_xyz_to_cam(xyz_to_cam)
+    else:
+        rgb_cam = np.asarray(raw.color_matrix, dtype=np.float64)[:, :3]
+        if np.abs(rgb_cam).sum() == 0:
+            return None
+        matrix = rgb_cam
+    if not np.isfinite(matrix).all():
+        return None
+    return torch.from_numpy(matrix.astype(np.float32))
+
+
+def _tiff_facts(path: str) -> dict:
+    """What the TIFF structure of a TIFF-based raw says: make, model, NoiseProfile, the raw IFD's
+    compression, and whether any image data lies beyond the end of the file (truncation).
+    Files that are not TIFF-based (or that tifffile cannot parse) give {}."""
+    with open(path, "rb") as fh:
+        if fh.read(4) not in _TIFF_MAGIC:
+            return {}
+    import tifffile
+
+    facts: dict = {}
+    size = os.path.getsize(path)
+    try:
+        with tifffile.TiffFile(path) as tf:
+            pages = list(tf.pages)
+            for page in list(pages):
+                for sub in getattr(page, "pages", None) or []:
+                    pages.append(sub)
+            first = tf.pages[0].tags
+            for code, key in ((271, "make"), (272, "model")):
+                if code in first and str(first[code].value).strip():
+                    facts[key] = str(first[code].value).strip("\x00 ")
+            if "model" not in facts and 50708 in first:
+                facts["model"] = str(first[50708].value).strip("\x00 ")
+            if 51041 in first:
+                facts["noise_profile"] = torch.tensor(np.asarray(first[51041].value, dtype=np.float32))
+            for page in pages:
+                tags = page.tags
+                if 254 in tags and int(tags[254].value) & 1:
+                    continue  # reduced-resolution preview
+                if 259 in tags and int(tags[259].value) == _VC5_COMPRESSION:
+                    facts["compression"] = _VC5_COMPRESSION
+                offsets, counts = page.dataoffsets, page.databytecounts
+                if offsets and counts:
+                    end = max(o + c for o, c in zip(offsets, counts))
+                    if end > size:
+                        facts["truncated"] = (
+                            f"the file ends at byte {size} but its image data runs to byte {end}: it is truncated"
+                        )
+    except Exception:  # noqa: BLE001 - not parseable as TIFF; LibRaw decides
+        return facts
+    return facts

@@ -1,0 +1,35 @@
+"""Shared fixtures. Real raw files come from ../shared/data/raw (relative to the repo root); tests
+that need them skip, saying so, when that folder is absent (a user's clone has none)."""
+import os
+
+# The Triton interpreter must be chosen before any @triton.jit decorator runs.
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+RAW_DIR = REPO.parent / "shared" / "data" / "raw"
+SAMPLE = REPO / "rawzoom_isp" / "samples" / "gopro_hero7_crop.dng"
+
+
+def shared_file(relative: str) -> Path:
+    """Path of a file under ../shared/data/raw, or skip the test with the reason."""
+    path = RAW_DIR / relative
+    if not path.exists():
+        pytest.skip(f"real raw data not available: {path} is absent (it ships only with the project's shared folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_raw():
+    import rawzoom_isp as rz
+
+    return rz.read_raw(SAMPLE)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

@@ -1,0 +1,226 @@
+"""Raw I/O against real files (rawpy/LibRaw), headerless dumps, DNG round trips and bad input."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import rawzoom_isp as rz
+from rawzoom_isp.errors import CorruptRawError, RawFileError, RawShapeError, RawZoomError, UnsupportedRawError
+
+from conftest import RAW_DIR, SAMPLE, shared_file
+
+# The table of ../shared/data/raw/MANIFEST.md: file, CFA, visible (H, W), black per position,
+# white, WB (R, G, B normalised to G), focal length (mm), make, model.
+MANIFEST = [
+    ("dng/gopro_hero7_gopr9231_full.dng", "RGGB", (3000, 4000), [[0, 0], [0, 0]], 16383, (1.770, 1, 1.895), 3.0, "GoPro", "HERO7 Black"),
+    ("dng/gopro_hero6_gopr0024_full.dng", "RGGB", (3000, 4000), [[0, 0], [0, 0]], 16383, (1.914, 1, 1.750), 3.0, "GoPro", "HERO6 Black"),
+    ("dng/gopro_hero7_gopr9231_crop1024x768_y1116_x1488.dng", "RGGB", (768, 1024), [[0, 0], [0, 0]], 16383, (1.770, 1, 1.895), 3.0, "GoPro", "HERO7 Black"),
+    ("dng/gopro_hero6_gopr0024_crop1024x768_y1116_x1488.dng", "RGGB", (768, 1024), [[0, 0], [0, 0]], 16383, (1.914, 1, 1.750), 3.0, "GoPro", "HERO6 Black"),
+    ("dng/gopro_fusion_gpfr7066_crop1024x768_y1116_x1040.dng", "RGGB", (768, 1024), [[0, 0], [0, 0]], 16383, (2.026, 1, 1.648), 3.0, "GoPro", "FUSION"),
+    ("dng/gopro_fusion_gpbk7066_crop1024x768_y1116_x1040.dng", "RGGB", (768, 1024), [[0, 0], [0, 0]], 16383, (2.026, 1, 1.648), 3.0, "GoPro", "FUSION"),
+    # BL by colour (R, G, B, G2) = 128, 128, 128, 127 -> by position [[R, G], [G2, B]]; WB 2226/1024, 1485/1024.
+    ("cr2/canon_eos30d_IMG_5952.cr2", "RGGB", (2348, 3522), [[128, 128], [127, 128]], 4095, (2226 / 1024, 1, 1485 / 1024), 22.0, "Canon", "Canon EOS 30D"),
+]
+
+
+@pytest.mark.parametrize("entry", MANIFEST, ids=[m[0].split("/")[-1] for m in MANIFEST])
+def test_metadata_matches_manifest(entry):
+    name, cfa, shape, black, white, wb, focal, make, model = entry
+    raw = rz.read_raw(shared_file(name))
+    assert raw.cfa == cfa
+    assert raw.shape == shape
+    assert raw.bayer.dtype == torch.float32
+    assert raw.black_level.tolist() == black
+    assert raw.white_level == white
+    assert raw.wb_source == "camera"
+    np.testing.assert_allclose(raw.wb_gains.numpy(), wb, atol=1e-3)
+    assert raw.focal_length_mm == focal
+    assert (raw.make, raw.model) == (make, model)
+    assert raw.cam_to_srgb is not None
+    # cam_to_srgb maps camera white to sRGB white (rows of a WB'd camera matrix sum to 1).
+    np.testing.assert_allclose(raw.cam_to_srgb.sum(1).numpy(), 1.0, atol=2e-3)
+    assert float(raw.bayer.max()) <= white
+
+
+def test_gopro_orientation_and_noise_profile():
+    raw = rz.read_raw(shared_file("dng/gopro_hero7_gopr9231_crop1024x768_y1116_x1488.dng"))
+    assert raw.orientation == 2  # rawpy flip 1: mirrored left-right
+    np.testing.assert_allclose(raw.noise_profile.numpy(), [[0.000393625, 1.22976e-07]], rtol=1e-5)
+
+
+def test_crop_file_equals_window_of_full_frame():
+    full = rz.read_raw(shared_file("dng/gopro_hero7_gopr9231_full.dng"))
+    crop = rz.read_raw(shared_file("dng/gopro_hero7_gopr9231_crop1024x768_y1116_x1488.dng"))
+    assert torch.equal(full.bayer[1116:1884, 1488:2512], crop.bayer)
+    assert torch.equal(full.crop(1116, 1488, 768, 1024).bayer, crop.bayer)
+
+
+def test_canon_visible_area_excludes_margins():
+    import rawpy
+
+    path = shared_file("cr2/canon_eos30d_IMG_5952.cr2")
+    raw = rz.read_raw(path)
+    with rawpy.imread(str(path)) as r:
+        full = r.raw_image.copy()
+    assert torch.equal(raw.bayer, torch.from_numpy(full[12:12 + 2348, 74:74 + 3522].astype(np.float32)))
+    assert float(raw.bayer.max()) == 1487
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_crop_follows_cfa_phase(sample_raw, offset):
+    dy, dx = offset
+    raw = rz.RawImage(bayer=sample_raw.bayer, cfa="RGGB", black_level=[[1, 2], [3, 4]], white_level=16383)
+    crop = raw.crop(dy, dx, 8, 8)
+    expected = {(0, 0): "RGGB", (0, 1): "GRBG", (1, 0): "GBRG", (1, 1): "BGGR"}[offset]
+    assert crop.cfa == expected
+    assert crop.black_level[0, 0] == raw.black_level[dy, dx]
+
+
+HEADERLESS = [
+    ("headerless/rawpipe_colorchecker_rggb_1424x968_u16le.raw", (968, 1424), 256, 4095, (240, 2020)),
+    ("headerless/fastopenisp_chart_rggb_1920x1080_10bit_u16le.raw", (1080, 1920), 0, 1023, (0, 1020)),
+]
+
+
+@pytest.mark.parametrize("entry", HEADERLESS, ids=["rawpipe", "fastopenisp"])
+def test_headerless_dump(entry):
+    name, shape, black, white, (lo, hi) = entry
+    path = shared_file(name)
+    raw = rz.read_raw(path, shape=shape, cfa="RGGB", black_level=black, white_level=white)
+    assert raw.shape == shape and raw.cfa == "RGGB"
+    assert raw.black_level.tolist() == [[black] * 2] * 2
+    assert raw.wb_source == "none" and raw.cam_to_srgb is None
+    assert lo - 20 <= float(raw.bayer.min()) and float(raw.bayer.max()) <= hi
+    assert torch.equal(raw.bayer, torch.from_numpy(np.fromfile(path, "<u2").reshape(shape).astype(np.float32)))
+
+
+def test_headerless_wrong_size_is_named():
+    path = shared_file("headerless/rawpipe_colorchecker_rggb_1424x968_u16le.raw")
+    with pytest.raises(RawShapeError, match=r"1000x1424.*needs 2848000 bytes.*has 2756864.*968 rows"):
+        rz.read_raw(path, shape=(1000, 1424), cfa="RGGB", black_level=256, white_level=4095)
+    with pytest.raises(RawShapeError, match="even"):
+        rz.read_raw(path, shape=(967, 1424), cfa="RGGB", black_level=256, white_level=4095)
+    with pytest.raises(RawShapeError, match="above white_level"):
+        rz.read_raw(path, shape=(968, 1424), cfa="RGGB", black_level=256, white_level=1023)
+    with pytest.raises(ValueError, match="needs shape, cfa"):
+        rz.read_raw(path, shape=(968, 1424))
+    with pytest.raises(ValueError, match="unknown CFA"):
+        rz.read_raw(path, shape=(968, 1424), cfa="RGBG", black_level=0, white_level=4095)
+
+
+@pytest.mark.parametrize(
+    "name, error, reason",
+    [
+        ("unsupported/gopro_hero6_gopr0024.gpr", UnsupportedRawError, "GPR"),
+        ("truncated/nikon_d1_truncated.nef", CorruptRawError, "truncated"),
+        ("truncated/canon_powershot_s90_truncated.cr2", CorruptRawError, "truncated"),
+        ("truncated/canon_powershot_sd450_truncated.dng", CorruptRawError, "truncated"),
+        ("truncated/exiftool_canon350d_stripped.dng", CorruptRawError, "pixel data is missing"),
+    ],
+)
+def test_bad_files_get_clear_errors(name, error, reason):
+    path = shared_file(name)
+    with pytest.raises(error, match=reason) as info:
+        rz.read_raw(path)
+    assert info.value.path == str(path)
+    assert str(path) in str(info.value)
+
+
+def test_not_a_raw_and_missing_file(tmp_path):
+    text = tmp_path / "notes.dng"
+    text.write_text("this is not a raw file\n" * 100)
+    with pytest.raises(UnsupportedRawError, match="notes.dng"):
+        rz.read_raw(text)
+    with pytest.raises(RawFileError, match="no such file"):
+        rz.read_raw(tmp_path / "absent.cr2")
+
+
+def _write_cfa_dng(path, data, cfa_dim, cfa_codes, photometric=32803, samples=1):
+    import tifffile
+
+    tags = [(50706, "B", 4, (1, 4, 0, 0), True), (50717, "I", 1, 4095, True)]
+    if cfa_dim:
+        tags += [(33421, "H", 2, cfa_dim, True), (33422, "B", len(cfa_codes), bytes(cfa_codes), True)]
+    tifffile.imwrite(path, data, photometric=photometric, subfiletype=0, extratags=tags,
+                     planarconfig="contig" if samples > 1 else None)
+
+
+def test_xtrans_dng_is_unsupported(tmp_path):
+    xtrans = [1, 1, 0, 1, 1, 2, 1, 1, 2, 1, 1, 0, 2, 0, 1, 0, 2, 1,
+              1, 1, 2, 1, 1, 0, 1, 1, 0, 1, 1, 2, 0, 2, 1, 2, 0, 1]
+    path = tmp_path / "xtrans.dng"
+    _write_cfa_dng(path, np.random.randint(0, 4000, (96, 96), dtype=np.uint16), (6, 6), xtrans)
+    with pytest.raises(UnsupportedRawError, match="not a 2x2 RGB Bayer"):
+        rz.read_raw(path)
+
+
+def test_linear_dng_is_not_bayer(tmp_path):
+    path = tmp_path / "linear.dng"
+    _write_cfa_dng(path, np.random.randint(0, 4000, (64, 64, 3), dtype=np.uint16), None, None,
+                   photometric=34892, samples=3)
+    with pytest.raises(UnsupportedRawError):
+        rz.read_raw(path)
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "BGGR", "GRBG", "GBRG"])
+def test_dng_round_trip(tmp_path, cfa):
+    import rawpy
+
+    generator = torch.Generator().manual_seed(1)
+    bayer = torch.randint(60, 4000, (48, 64), generator=generator).float()
+    raw = rz.RawImage(
+        bayer=bayer, cfa=cfa, black_level=[[60, 61], [62, 63]], white_level=4000,
+        wb_gains=[2.1, 1.0, 1.6], cam_to_srgb=[[1.7, -0.5, -0.2], [-0.3, 1.5, -0.2], [0.0, -0.4, 1.4]],
+        make="Acme", model="Zoom 1", orientation=6, focal_length_mm=35.5,
+        noise_profile=[[1e-4, 2e-6]], wb_source="camera",
+    )
+    path = tmp_path / f"{cfa}.dng"
+    rz.write_dng(path, raw)
+    back = rz.read_raw(path)
+    assert torch.equal(back.bayer, raw.bayer)
+    assert back.cfa == cfa
+    assert torch.equal(back.black_level, raw.black_level)
+    assert back.white_level == raw.white_level
+    torch.testing.assert_close(back.wb_gains, raw.wb_gains, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(back.cam_to_srgb, raw.cam_to_srgb, rtol=0, atol=2e-3)
+    assert (back.make, back.model, back.orientation, back.focal_length_mm) == ("Acme", "Zoom 1", 6, 35.5)
+    torch.testing.assert_close(back.noise_profile, raw.noise_profile)
+    # LibRaw itself sees the same mosaic, pattern and levels.
+    with rawpy.imread(str(path)) as r:
+        assert np.array_equal(r.raw_image_visible, bayer.numpy().astype(np.uint16))
+        assert np.array_equal(np.asarray(r.black_level_per_channel)[r.raw_pattern], raw.black_level.numpy())
+
+
+def test_real_file_round_trips_through_dng(tmp_path):
+    raw = rz.read_raw(SAMPLE)
+    rz.write_dng(tmp_path / "copy.dng", raw)
+    back = rz.read_raw(tmp_path / "copy.dng")
+    assert torch.equal(back.bayer, raw.bayer)
+    torch.testing.assert_close(back.wb_gains, raw.wb_gains, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(back.cam_to_srgb, raw.cam_to_srgb, atol=2e-3, rtol=0)
+
+
+def test_write_dng_refuses_bad_data_and_leaves_nothing(tmp_path):
+    raw = rz.RawImage(bayer=torch.arange(1024.0).reshape(32, 32) + 0.4, cfa="RGGB", black_level=0, white_level=1023)
+    with pytest.raises(ValueError, match="integers"):
+        rz.write_dng(tmp_path / "bad.dng", raw)
+    assert os.listdir(tmp_path) == []
+    rz.write_dng(tmp_path / "rounded.dng", raw, quantize=True)
+    assert torch.equal(rz.read_raw(tmp_path / "rounded.dng").bayer, torch.arange(1024.0).reshape(32, 32))
+    odd = rz.RawImage(bayer=torch.ones(31, 32), cfa="RGGB", black_level=0, white_level=255)
+    with pytest.raises(RawShapeError):
+        rz.write_dng(tmp_path / "odd.dng", odd)
+    assert sorted(os.listdir(tmp_path)) == ["rounded.dng"]
+
+
+def test_describe_is_json_ready(sample_raw):
+    facts = json.loads(json.dumps(sample_raw.describe()))
+    assert facts["cfa"] == "RGGB" and facts["model"] == "HERO7 Black"
+
+
+def test_errors_share_one_root():
+    for cls in (UnsupportedRawError, CorruptRawError, RawShapeError, rz.errors.ConfigError,
+                rz.errors.PipelineError, rz.errors.WeightsUnavailableError, rz.errors.ShapeError):
+        assert issubclass(cls, RawZoomError)
