@@ -79,7 +79,8 @@ class Demosaic(_CfaStage):
 
     ``bilinear``: differentiable torch bilinear, full size. ``half``: one RGB pixel per 2x2 tile,
     G = (Gr + Gb) / 2 (LibRaw's half_size), differentiable. ``colour_bilinear``, ``malvar2004``,
-    ``menon2007``: colour-demosaicing on the CPU, not differentiable."""
+    ``menon2007``: colour-demosaicing on the CPU, not differentiable (its bilinear repeats the edge
+    pixel when padding, so its outermost ring mixes CFA colours; ours does not)."""
 
     takes = frozenset({DataKind.BAYER, DataKind.PACKED})
     gives = DataKind.LINEAR_RGB
