@@ -27,11 +27,13 @@ def subtract_black_level(x: torch.Tensor, black_level, white_level, clip: bool =
 
     x: (..., 1, H, W) DN; black_level: (2, 2) or (B, 2, 2); white_level: scalar or (B,)."""
     _check_even(x, "subtract_black_level")
+    height, width = x.shape[-2:]
+    tiles = x.reshape(*x.shape[:-2], height // 2, 2, width // 2, 2)  # (..., 1, h, 2, w, 2)
     black = _param(black_level, x)
-    tile = black.tile((x.shape[-2] // 2, x.shape[-1] // 2)).unsqueeze(-3)
+    black = black.reshape(*black.shape[:-2], 1, 1, 2, 1, 2)  # (B?, 1, 1, 2, 1, 2)
     white = _param(white_level, x)
-    white = white.reshape(white.shape + (1, 1, 1))
-    out = (x - tile) / (white - tile)
+    white = white.reshape(white.shape + (1,) * 5)
+    out = ((tiles - black) / (white - black)).reshape(x.shape)
     return out.clamp(0.0, 1.0) if clip else out
 
 

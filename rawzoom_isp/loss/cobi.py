@@ -1,0 +1,126 @@
+r"""CoBi (contextual bilateral) and contextual loss between feature maps: the one definition.
+
+x holds the network-output features, y the target features, both (B, C, H, W); the two maps may
+differ in H, W. Per image, with k over the N output vectors x_k and i over the M target vectors y_i:
+
+1. Distance d_ik. ``cosine``: centre both by the per-channel mean of that image's output features,
+   L2-normalise, d_ik = (1 - <y^_i, x^_k>) / 2. ``l2``: d_ik = ||y_i - x_k||^2 (computed after
+   subtracting the same mean from both, which leaves it unchanged and avoids cancellation).
+2. Spatial term, with p = ((r + 0.5) / H, (c + 0.5) / W) the position of pixel (r, c) of its map.
+   ``spatial="distance"`` (default): d_ik += w_s ||p_i - p_k||_2 (the paper's D + w_s D').
+   ``spatial="blend"``: the original code's form, applied after step 4:
+   CX_ik <- (1 - w_s) CX_ik + w_s CXsp_ik, where CXsp is steps 3-4 on the squared distances of the
+   255-scaled coordinate grid (numerically near the identity; kept for comparison).
+3. Relative distance d~_ik = d_ik / (min_k d_ik + eps).
+4. Contextual similarity CX_ik = softmax over k of (1 - d~_ik) / h.
+5. ``kind="contextual"``: loss = -log( (1/N) sum_k max_i CX_ik ).
+   ``kind="nn"`` (the paper's Eq. 2 read literally): loss = (1/N) sum_k min_i d_ik.
+6. ``sample=S``: compute on S random positions (the original's 63 x 63 = 3969): the same positions in
+   both maps when they have the same size, independent ones otherwise; spatial terms use the true
+   pixel positions of the samples. Default None: every position.
+
+Backends compute the same function at different cost: ``naive`` materialises the N x M matrices
+(the ground truth, small sizes only); ``chunked`` runs over target rows in chunks chosen from
+``memory_budget`` bytes and recomputes them in backward, so its extra memory is
+O(chunk * N + (N + M) * C) in forward and backward. ``auto`` picks the fastest available.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError, ShapeError
+
+KINDS = ("contextual", "nn")
+DISTANCES = ("cosine", "l2")
+SPATIAL = ("distance", "blend", None)
+REDUCTIONS = ("mean", "sum", "none")
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+# The original code's grid: rows = arange(H) / H * 255 (CX/CSFlow.py), used by spatial="blend".
+BLEND_GRID_SCALE = 255.0
+
+
+def grid_positions(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(H * W, 2) positions ((r + 0.5) / H, (c + 0.5) / W), row-major."""
+    rows = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height
+    cols = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width
+    return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
+
+
+def _check(x: torch.Tensor, y: torch.Tensor, kind, distance, spatial, h, eps, reduction) -> None:
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor) or t.ndim != 4:
+            raise ShapeError(f"cobi expects {name} as features (B, C, H, W), got {getattr(t, 'shape', type(t))}")
+        if not t.is_floating_point():
+            raise ShapeError(f"cobi expects floating-point features, {name} is {t.dtype}")
+    if x.shape[:2] != y.shape[:2]:
+        raise ShapeError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must share batch size and channels")
+    if x.device != y.device:
+        raise ShapeError(f"x is on {x.device} and y on {y.device}")
+    for name, value, options in (("kind", kind, KINDS), ("distance", distance, DISTANCES),
+                                 ("spatial", spatial, SPATIAL), ("reduction", reduction, REDUCTIONS)):
+        if value not in options:
+            raise ConfigError(f"cobi {name} must be one of {options}, got {value!r}")
+    if spatial == "blend" and kind == "nn":
+        raise ConfigError("spatial='blend' mixes similarities and only applies to kind='contextual'")
+    if not (h > 0 and eps > 0):
+        raise ConfigError(f"cobi needs h > 0 and eps > 0, got h={h}, eps={eps}")
+
+
+def _sample_indices(n_out: int, n_tgt: int, sample: int | None, generator, device):
+    if sample is None or (sample >= n_out and sample >= n_tgt):
+        return None, None
+    if sample <= 0:
+        raise ConfigError(f"sample must be a positive number of positions, got {sample}")
+    out = torch.randperm(n_out, generator=generator)[: min(sample, n_out)].to(device)
+    tgt = out if n_tgt == n_out else torch.randperm(n_tgt, generator=generator)[: min(sample, n_tgt)].to(device)
+    return out, tgt
+
+
+def prepare(x: torch.Tensor, y: torch.Tensor, distance: str, sample=None, generator=None):
+    """Feature maps -> (targets (B, M, C), outputs (B, N, C), target positions (M, 2), output
+    positions (N, 2)), sampled, centred and (cosine) normalised; differentiable in x and y."""
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    out = x.to(compute).flatten(2).transpose(1, 2)
+    tgt = y.to(compute).flatten(2).transpose(1, 2)
+    pos_out = grid_positions(*x.shape[-2:], device=x.device, dtype=compute)
+    pos_tgt = grid_positions(*y.shape[-2:], device=x.device, dtype=compute)
+    idx_out, idx_tgt = _sample_indices(out.shape[1], tgt.shape[1], sample, generator, x.device)
+    if idx_out is not None:
+        out, pos_out = out[:, idx_out], pos_out[idx_out]
+        tgt, pos_tgt = tgt[:, idx_tgt], pos_tgt[idx_tgt]
+    mean = out.mean(dim=1, keepdim=True)
+    if distance == "cosine":
+        return F.normalize(tgt - mean, dim=-1), F.normalize(out - mean, dim=-1), pos_tgt, pos_out
+    # Squared L2 is translation invariant: the (detached) shift only improves the expanded form's accuracy.
+    mean = mean.detach()
+    return tgt - mean, out - mean, pos_tgt, pos_out
+
+
+def cobi(x: torch.Tensor, y: torch.Tensor, *, kind: str = "contextual", distance: str = "cosine", h: float = 0.5,
+         eps: float = 1e-3, spatial_weight: float = 0.1, spatial: str | None = "distance", sample: int | None = None,
+         generator: torch.Generator | None = None, reduction: str = "mean", backend: str = "auto",
+         memory_budget: int | None = None) -> torch.Tensor:
+    """CoBi loss of output features ``x`` against target features ``y`` (see the module docstring for
+    the math). Returns a scalar ("mean", "sum" over the batch) or (B,) for ``reduction="none"``."""
+    _check(x, y, kind, distance, spatial, h, eps, reduction)
+    if spatial_weight == 0:
+        spatial = None
+    targets, outputs, pos_tgt, pos_out = prepare(x, y, distance, sample, generator)
+    from .backends import run_backend
+
+    losses = run_backend(
+        backend, targets, outputs, pos_tgt, pos_out, kind=kind, distance=distance, h=float(h), eps=float(eps),
+        spatial_weight=float(spatial_weight), spatial=spatial,
+        memory_budget=DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget),
+    )
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
+def contextual(x: torch.Tensor, y: torch.Tensor, **kwargs) -> torch.Tensor:
+    """The contextual loss: ``cobi`` with no spatial term."""
+    if "spatial_weight" in kwargs or "spatial" in kwargs:
+        raise ConfigError("contextual() has no spatial term; use cobi() for one")
+    return cobi(x, y, spatial_weight=0.0, spatial=None, **kwargs)
