@@ -1,4 +1,6 @@
 """Losses: CoBi / contextual loss (one definition, several backends), VGG-19 features, the paper's CoBiLoss."""
 from .cobi import cobi, contextual
+from .cobi_loss import CoBiLoss, rgb_patches
+from .vgg import VGG19Features
 
-__all__ = ["cobi", "contextual"]
+__all__ = ["CoBiLoss", "VGG19Features", "cobi", "contextual", "rgb_patches"]
