@@ -2,8 +2,12 @@
 that need them skip, saying so, when that folder is absent (a user's clone has none)."""
 import os
 
+import tempfile  # noqa: E402
+
 # The Triton interpreter must be chosen before any @triton.jit decorator runs.
 os.environ.setdefault("TRITON_INTERPRET", "1")
+# A fresh torch.compile cache per run: a cache left by older code could hide a changed fake kernel.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="rawzoom-inductor-"))
 
 from pathlib import Path  # noqa: E402
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from .cobi import BLEND_GRID_SCALE
 
@@ -53,9 +52,9 @@ def _forward_image(tgt, out, pos_tgt, pos_out, opts, chunk):
     kind, h, eps, w, spatial = opts["kind"], opts["h"], opts["eps"], opts["spatial_weight"], opts["spatial"]
     best = torch.full((n_out,), math.inf if kind == "nn" else -math.inf, dtype=out.dtype, device=out.device)
     arg = torch.zeros(n_out, dtype=torch.long, device=out.device)
-    row_min = torch.empty(n_tgt, dtype=out.dtype, device=out.device)
-    row_argmin = torch.empty(n_tgt, dtype=torch.long, device=out.device)
-    row_logsum = torch.empty(n_tgt, dtype=out.dtype, device=out.device)
+    row_min = torch.zeros(n_tgt, dtype=out.dtype, device=out.device)
+    row_argmin = torch.zeros(n_tgt, dtype=torch.long, device=out.device)
+    row_logsum = torch.zeros(n_tgt, dtype=out.dtype, device=out.device)
     feature_cx = torch.zeros(n_out, dtype=out.dtype, device=out.device) if spatial == "blend" else None
     for i0 in range(0, n_tgt, chunk):
         i1 = min(n_tgt, i0 + chunk)
@@ -88,28 +87,51 @@ def _forward_image(tgt, out, pos_tgt, pos_out, opts, chunk):
     return loss, (row_min, row_argmin, row_logsum, best, arg, feature_cx)
 
 
-def _backward_image(grad, tgt, out, pos_tgt, pos_out, stats, opts, chunk, need_tgt):
-    row_min, row_argmin, row_logsum, best, arg, feature_cx = stats
-    kind, h, eps, w, spatial, distance = (opts[k] for k in ("kind", "h", "eps", "spatial_weight", "spatial", "distance"))
-    n_out = out.shape[0]
-    d_tgt = torch.zeros_like(tgt) if need_tgt else None
-    if kind == "nn":
-        coef = grad / n_out
-        if distance == "cosine":
-            d_out = -0.5 * coef * tgt[arg]
-            if need_tgt:
-                d_tgt.index_add_(0, arg, -0.5 * coef * out)
-        else:
-            diff = tgt[arg] - out
-            d_out = -2.0 * coef * diff
-            if need_tgt:
-                d_tgt.index_add_(0, arg, 2.0 * coef * diff)
-        return d_tgt, d_out
-    if spatial == "blend":
-        coef = -grad * (1 - w) * feature_cx / best.sum()
+def nn_backward(grad, targets, outputs, arg, distance, need_tgt):
+    """kind="nn": dloss/dD_{a(k) k} = grad / N, only at the column minima (sparse, O((N + M) C))."""
+    coef = (grad / outputs.shape[1])[:, None, None]
+    picked = torch.gather(targets, 1, arg[..., None].expand(-1, -1, targets.shape[2]))
+    d_tgt = torch.zeros_like(targets) if need_tgt else None
+    if distance == "cosine":
+        d_out = -0.5 * coef * picked
+        if need_tgt:
+            d_tgt.scatter_add_(1, arg[..., None].expand_as(outputs), -0.5 * coef * outputs)
     else:
-        coef = -grad * torch.softmax(best, dim=0)
+        diff = picked - outputs
+        d_out = -2.0 * coef * diff
+        if need_tgt:
+            d_tgt.scatter_add_(1, arg[..., None].expand_as(outputs), 2.0 * coef * diff)
+    return d_tgt, d_out
+
+
+def column_coefficients(grad, best, feature_cx, spatial, spatial_weight):
+    """c_k = dloss/dlogCX_{a(k) k} for kind="contextual", (B, N)."""
+    if spatial == "blend":
+        return -grad[:, None] * (1 - spatial_weight) * feature_cx / best.sum(1, keepdim=True)
+    return -grad[:, None] * torch.softmax(best, dim=1)
+
+
+def add_argmin_term(d_tgt, d_out, targets, outputs, row_argmin, through_min, distance):
+    """Add the gradient through m_i = D_{i, argmin_i}: dD_{i argmin_i} += through_min_i (in place)."""
+    index = row_argmin[..., None].expand_as(targets)
+    matched = torch.gather(outputs, 1, index)
+    weight = through_min[..., None]
+    if distance == "cosine":
+        if d_tgt is not None:
+            d_tgt.add_(-0.5 * weight * matched)
+        d_out.scatter_add_(1, index, -0.5 * weight * targets)
+    else:
+        if d_tgt is not None:
+            d_tgt.add_(2.0 * weight * (targets - matched))
+        d_out.scatter_add_(1, index, 2.0 * weight * (matched - targets))
+
+
+def _dense_backward_image(coef, tgt, out, pos_tgt, pos_out, row_min, row_logsum, arg, opts, chunk, need_tgt):
+    """Dense parts of (dT, dO) and through_min_i = sum_k dL_ik D_ik / (h (m_i + eps)^2) for one image."""
+    h, eps, w, spatial, distance = (opts[k] for k in ("h", "eps", "spatial_weight", "spatial", "distance"))
+    d_tgt = torch.zeros_like(tgt) if need_tgt else None
     d_out = torch.zeros_like(out)
+    through_min = torch.zeros_like(row_min)
     out_sq = (out * out).sum(1)
     for i0 in range(0, tgt.shape[0], chunk):
         i1 = min(tgt.shape[0], i0 + chunk)
@@ -124,9 +146,8 @@ def _backward_image(grad, tgt, out, pos_tgt, pos_out, stats, opts, chunk, need_t
         r = torch.zeros(i1 - i0, dtype=d.dtype, device=d.device).index_add_(0, owners, coef[columns])
         d_logits.mul_(-r[:, None])
         d_logits.index_put_((owners, columns), coef[columns], accumulate=True)
-        through_min = d.mul_(d_logits).sum(1) * inv / (m + eps)
+        through_min[i0:i1] = d.mul_(d_logits).sum(1) * inv / (m + eps)
         d_dist = d_logits.mul_(-inv[:, None])
-        d_dist[torch.arange(i1 - i0, device=d.device), row_argmin[i0:i1]] += through_min
         if distance == "cosine":
             if need_tgt:
                 d_tgt[i0:i1] = -0.5 * (d_dist @ out)
@@ -136,36 +157,41 @@ def _backward_image(grad, tgt, out, pos_tgt, pos_out, stats, opts, chunk, need_t
             if need_tgt:
                 d_tgt[i0:i1] = 2.0 * (rows * row_sums[:, None] - d_dist @ out)
             d_out.add_(2.0 * (out * col_sums[:, None] - d_dist.T @ rows))
+    return d_tgt, d_out, through_min
+
+
+def chunked_forward(targets, outputs, pos_tgt, pos_out, *, memory_budget, **opts):
+    """(B, M, C) targets, (B, N, C) outputs -> (losses (B,), row_min (B, M), row_argmin (B, M),
+    row_logsum (B, M), best (B, N), arg (B, N), feature_cx (B, N)); the statistics are what the
+    backward needs (feature_cx only for spatial="blend", zeros otherwise)."""
+    chunk = rows_per_chunk(outputs.shape[1], memory_budget, outputs.element_size(), opts["spatial"] == "blend")
+    losses, stats = [], []
+    for tgt, out in zip(targets, outputs):
+        loss, image_stats = _forward_image(tgt, out, pos_tgt, pos_out, opts, chunk)
+        losses.append(loss)
+        stats.append(image_stats)
+    row_min, row_argmin, row_logsum, best, arg, feature_cx = (torch.stack(list(s)) if s[0] is not None else None
+                                                              for s in zip(*stats))
+    if feature_cx is None:
+        feature_cx = torch.zeros_like(best)
+    return torch.stack(losses), row_min, row_argmin, row_logsum, best, arg, feature_cx
+
+
+def chunked_backward(grad, targets, outputs, pos_tgt, pos_out, row_min, row_argmin, row_logsum, best, arg, feature_cx,
+                     *, memory_budget, need_tgt, **opts):
+    """Gradients (d_targets or None, d_outputs) from the forward's statistics, chunks recomputed."""
+    if opts["kind"] == "nn":
+        return nn_backward(grad, targets, outputs, arg, opts["distance"], need_tgt)
+    chunk = rows_per_chunk(outputs.shape[1], memory_budget, outputs.element_size(), opts["spatial"] == "blend")
+    coef = column_coefficients(grad, best, feature_cx, opts["spatial"], opts["spatial_weight"])
+    d_tgts, d_outs, throughs = [], [], []
+    for b in range(targets.shape[0]):
+        d_tgt, d_out, through = _dense_backward_image(coef[b], targets[b], outputs[b], pos_tgt, pos_out, row_min[b],
+                                                      row_logsum[b], arg[b], opts, chunk, need_tgt)
+        d_tgts.append(d_tgt)
+        d_outs.append(d_out)
+        throughs.append(through)
+    d_tgt = torch.stack(d_tgts) if need_tgt else None
+    d_out = torch.stack(d_outs)
+    add_argmin_term(d_tgt, d_out, targets, outputs, row_argmin, torch.stack(throughs), opts["distance"])
     return d_tgt, d_out
-
-
-class _ChunkedCoBi(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, targets, outputs, pos_tgt, pos_out, opts):
-        chunk = rows_per_chunk(outputs.shape[1], opts["memory_budget"], outputs.element_size(), opts["spatial"] == "blend")
-        losses, stats = [], []
-        for tgt, out in zip(targets, outputs):
-            loss, image_stats = _forward_image(tgt, out, pos_tgt, pos_out, opts, chunk)
-            losses.append(loss)
-            stats.append(image_stats)
-        ctx.opts, ctx.chunk, ctx.stats = opts, chunk, stats
-        ctx.save_for_backward(targets, outputs, pos_tgt, pos_out)
-        return torch.stack(losses)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        targets, outputs, pos_tgt, pos_out = ctx.saved_tensors
-        need_tgt = ctx.needs_input_grad[0]
-        d_tgts, d_outs = [], []
-        for b in range(targets.shape[0]):
-            d_tgt, d_out = _backward_image(grad[b], targets[b], outputs[b], pos_tgt, pos_out, ctx.stats[b], ctx.opts,
-                                           ctx.chunk, need_tgt)
-            d_tgts.append(d_tgt)
-            d_outs.append(d_out)
-        return (torch.stack(d_tgts) if need_tgt else None), torch.stack(d_outs), None, None, None
-
-
-def chunked_cobi(targets, outputs, pos_tgt, pos_out, *, memory_budget, **opts):
-    """(B, M, C) targets and (B, N, C) outputs, prepared by ``cobi.prepare`` -> (B,) losses."""
-    return _ChunkedCoBi.apply(targets, outputs, pos_tgt, pos_out, dict(opts, memory_budget=memory_budget))

@@ -118,7 +118,7 @@ def _from_rawpy(path: str, raw, tiff: dict) -> RawImage:
             path, f"the colour filter array is not a 2x2 RGB Bayer tile (pattern {raw.raw_pattern.tolist()}, "
             f"colours {desc!r}); X-Trans and other non-Bayer sensors are not supported"
         )
-    bayer = raw.raw_image_visible.copy()
+    bayer = raw.raw_image_visible  # a view into LibRaw's buffer: converted (copied) below, before close
     height, width = bayer.shape
     if height < 2 or width < 2:
         raise CorruptRawError(path, f"the visible area is {height}x{width}, too small to hold a Bayer tile")

@@ -1,0 +1,74 @@
+"""The csrc CUDA extension: found prebuilt (``RAWZOOM_BUILD_CUDA=1 pip install
+--no-build-isolation -e .``) or JIT-built at first use with ``torch.utils.cpp_extension.load``
+(cached in torch's extension directory). Its ops live under ``torch.ops.rawzoom_cuda``."""
+from __future__ import annotations
+
+import functools
+import glob
+import importlib
+import logging
+import os
+
+import torch
+
+log = logging.getLogger(__name__)
+CSRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "csrc")
+
+
+def csrc_sources() -> list[str]:
+    return sorted(glob.glob(os.path.join(CSRC, "*.cu")) + glob.glob(os.path.join(CSRC, "*.cpp")))
+
+
+def build_extension(verbose: bool = False, build_directory: str | None = None):
+    """JIT-compile csrc/ (nvcc needed; no GPU needed) and load it; returns the module."""
+    from torch.utils.cpp_extension import load
+
+    if build_directory:
+        os.makedirs(build_directory, exist_ok=True)
+    return load(name="rawzoom_cobi_cuda", sources=csrc_sources(), extra_cuda_cflags=["-O3", "-Xptxas", "-v"],
+                extra_cflags=["-O3"], verbose=verbose, build_directory=build_directory, is_python_module=False)
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_extension_available() -> bool:
+    """Load the extension (prebuilt, else JIT) once; False, with the reason logged, when impossible."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        importlib.import_module("rawzoom_isp._cobi_cuda")
+        return True
+    except ImportError:
+        pass
+    if not csrc_sources():
+        return False
+    try:
+        build_extension()
+        return True
+    except Exception as exc:  # noqa: BLE001 - any build failure means "not available", said once
+        log.warning("cobi: the csrc CUDA extension could not be built (%s); using other backends", exc)
+        return False
+
+
+def cuda_forward(targets, outputs, pos_tgt, pos_out, kind, distance, h, eps, spatial_weight, spatial):
+    """The csrc forward, same outputs as ``triton_forward``."""
+    t, o = targets.float().contiguous(), outputs.float().contiguous()
+    best, arg, row_min, row_argmin, row_logsum = torch.ops.rawzoom_cuda.cobi_forward(
+        t, o, pos_tgt.float().contiguous(), pos_out.float().contiguous(), kind == "nn", distance == "cosine",
+        spatial == "distance", h, eps, spatial_weight)
+    if kind == "nn":
+        losses = best.mean(1)
+    else:
+        losses = -(torch.logsumexp(best, dim=1) - torch.log(torch.tensor(float(o.shape[1]), device=o.device)))
+    return losses, row_min, row_argmin, row_logsum, best, arg
+
+
+def cuda_dense_backward(coef, targets, outputs, pos_tgt, pos_out, row_min, row_logsum, arg, distance, h, eps,
+                        spatial_weight, spatial):
+    """The csrc dense backward, same outputs as ``triton_dense_backward``."""
+    t, o = targets.float().contiguous(), outputs.float().contiguous()
+    coef = coef.float().contiguous()
+    r = t.new_zeros(t.shape[:2]).scatter_add_(1, arg, coef)
+    return torch.ops.rawzoom_cuda.cobi_dense_backward(
+        t, o, pos_tgt.float().contiguous(), pos_out.float().contiguous(), row_min.float().contiguous(),
+        row_logsum.float().contiguous(), r, arg.contiguous(), coef, distance == "cosine", spatial == "distance",
+        h, eps, spatial_weight)

@@ -1,0 +1,172 @@
+"""The fused CoBi kernels and the registered op: Triton (interpreted here) against the naive
+reference, ahead-of-time compilation for Hopper, opcheck, torch.compile, and GPU-only checks."""
+import inspect
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from rawzoom_isp.errors import ConfigError
+from rawzoom_isp.loss import cobi
+from rawzoom_isp.loss.backends import resolve_backend
+
+FUSED_OPTIONS = [
+    dict(kind=kind, distance=distance, spatial=spatial, spatial_weight=0.0 if spatial is None else 0.2)
+    for kind, distance, spatial in itertools.product(("contextual", "nn"), ("cosine", "l2"), ("distance", None))
+]
+RAGGED = [(2, 3, 5, 7, 6, 4), (3, 20, 9, 11, 7, 10), (1, 70, 8, 9, 9, 8)]  # (B, C, Hx, Wx, Hy, Wy)
+
+
+def _ids(options):
+    return f"{options['kind']}-{options['distance']}-{options['spatial']}"
+
+
+@pytest.mark.parametrize("options", FUSED_OPTIONS, ids=_ids)
+@pytest.mark.parametrize("shape", RAGGED, ids=lambda s: "x".join(map(str, s)))
+def test_triton_matches_naive(options, shape):
+    assert os.environ.get("TRITON_INTERPRET") == "1"
+    b, c, hx, wx, hy, wy = shape
+    x = torch.randn(b, c, hx, wx, requires_grad=True)
+    y = torch.randn(b, c, hy, wy, requires_grad=True)
+    x64, y64 = (t.detach().double().requires_grad_() for t in (x, y))
+    expected = cobi(x64, y64, backend="naive", reduction="none", **options)
+    got = cobi(x, y, backend="triton", reduction="none", **options)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-7)
+    for g, e in zip(torch.autograd.grad(got.sum(), (x, y)), torch.autograd.grad(expected.sum(), (x64, y64))):
+        torch.testing.assert_close(g.double(), e, rtol=1e-4, atol=1e-4 * float(e.abs().max()))
+
+
+def test_triton_blend_falls_back_to_the_same_function():
+    x, y = torch.randn(1, 8, 4, 4), torch.randn(1, 8, 4, 4)
+    torch.testing.assert_close(cobi(x, y, spatial="blend", backend="triton"), cobi(x, y, spatial="blend", backend="naive"))
+
+
+def test_backend_resolution(monkeypatch):
+    cpu = torch.device("cpu")
+    assert resolve_backend("auto", cpu) == "chunked"
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(ConfigError, match="triton.*CUDA"):
+        resolve_backend("triton", cpu)
+    with pytest.raises(ConfigError, match="csrc extension"):
+        resolve_backend("cuda", cpu)
+
+
+def _op_args(dtype=torch.float64, spatial="distance", kind="contextual"):
+    from rawzoom_isp.loss.cobi import prepare
+
+    x = torch.randn(2, 6, 3, 4, dtype=dtype)
+    y = torch.randn(2, 6, 4, 3, dtype=dtype)
+    targets, outputs, pos_tgt, pos_out = prepare(x, y, "cosine")
+    targets, outputs = targets.detach().requires_grad_(), outputs.detach().requires_grad_()
+    return (targets, outputs, pos_tgt, pos_out, kind, "cosine", 0.5, 1e-3, 0.1, spatial, "chunked", 2**20)
+
+
+@pytest.mark.parametrize("spatial, kind", [("distance", "contextual"), ("blend", "contextual"), ("none", "nn")])
+def test_opcheck(spatial, kind):
+    torch.library.opcheck(torch.ops.rawzoom.cobi_forward.default, _op_args(spatial=spatial, kind=kind))
+
+
+def test_torch_compile_fullgraph_on_cpu():
+    x = torch.randn(2, 8, 6, 6, requires_grad=True)
+    y = torch.randn(2, 8, 5, 7)
+
+    def loss(a, b):
+        return cobi(a * 2.0, b, backend="chunked") + cobi(a, b, kind="nn", distance="l2", backend="chunked")
+
+    compiled = torch.compile(loss, fullgraph=True)
+    got = compiled(x, y)
+    torch.testing.assert_close(got, loss(x, y))
+    (g_compiled,) = torch.autograd.grad(got, x)
+    (g_eager,) = torch.autograd.grad(loss(x, y), x)
+    torch.testing.assert_close(g_compiled, g_eager)
+
+
+# --- ahead-of-time compilation for an H100 (sm_90), no GPU needed --------------------------
+
+H100_SHARED_BYTES = 228 * 1024
+_AOT_SCRIPT = textwrap.dedent("""
+    import inspect, itertools, json, os
+    os.environ["TRITON_INTERPRET"] = "0"
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from rawzoom_isp.loss import triton_kernels as K
+
+    INT64 = {"argmin_ptr", "arg_ptr", "owner_ptr"}
+    config = dict(K.GPU_CONFIG)
+    options = dict(num_warps=config.pop("num_warps"), num_stages=config.pop("num_stages"))
+    report = []
+    for (name, kernel), cosine, spatial in itertools.product(K.KERNELS.items(), (True, False), (True, False)):
+        params = inspect.signature(kernel.fn).parameters
+        constexprs = {k: v for k, v in config.items() if k in params}
+        constexprs.update(COSINE=cosine, SPATIAL=spatial, PRECISION=K.PRECISION)
+        signature = {}
+        for p in params:
+            if p in constexprs:
+                signature[p] = "constexpr"
+            elif p.endswith("_ptr"):
+                signature[p] = "*i64" if p in INT64 else "*fp32"
+            else:
+                signature[p] = "i32" if p in ("M", "N", "C") else "fp32"
+        compiled = triton.compile(triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=constexprs),
+                                  target=GPUTarget("cuda", 90, 32), options=options)
+        report.append({"kernel": name, "cosine": cosine, "spatial": spatial, "shared": compiled.metadata.shared,
+                       "cubin": len(compiled.asm["cubin"]), "ieee": "tf32" not in compiled.asm["ptx"]})
+    print(json.dumps(report))
+""")
+
+
+@pytest.mark.slow
+def test_every_triton_kernel_compiles_for_h100():
+    env = dict(os.environ, TRITON_INTERPRET="0")
+    result = subprocess.run([sys.executable, "-c", _AOT_SCRIPT], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    from rawzoom_isp.loss.triton_kernels import KERNELS
+
+    assert len(report) == 4 * len(KERNELS)
+    for entry in report:
+        assert entry["cubin"] > 0, entry
+        assert entry["shared"] <= H100_SHARED_BYTES, entry
+        assert entry["ieee"], f"{entry['kernel']} uses TF32 tensor-core math"
+
+
+# --- on a GPU only --------------------------------------------------------------------------
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@gpu
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+@pytest.mark.parametrize("options", FUSED_OPTIONS, ids=_ids)
+@pytest.mark.parametrize("side, channels", [(64, 64), (128, 128), (45, 300)])
+def test_fused_matches_chunked_on_gpu(backend, options, side, channels):
+    from rawzoom_isp.loss.backends import available_backends
+
+    if backend not in available_backends(torch.device("cuda")):
+        pytest.skip(f"{backend} backend not available on this GPU machine")
+    x = torch.randn(2, channels, side, side, device="cuda", requires_grad=True)
+    y = torch.randn(2, channels, side + 3, side - 2, device="cuda")
+    expected = cobi(x, y, backend="chunked", reduction="none", **options)
+    got = cobi(x, y, backend=backend, reduction="none", **options)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    (g_got,) = torch.autograd.grad(got.sum(), x)
+    (g_exp,) = torch.autograd.grad(expected.sum(), x)
+    torch.testing.assert_close(g_got, g_exp, rtol=1e-4, atol=1e-4 * float(g_exp.abs().max()))
+
+
+@gpu
+def test_fused_memory_is_linear_on_gpu():
+    x = torch.randn(1, 64, 256, 256, device="cuda", requires_grad=True)
+    y = torch.randn(1, 64, 256, 256, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    cobi(x, y, backend="triton").backward()
+    torch.cuda.synchronize()
+    assert torch.cuda.max_memory_allocated() - before < 64 * 2**20
