@@ -23,7 +23,7 @@ def _extensions():
     ext = CUDAExtension(
         "rawzoom_isp._cobi_cuda",
         sources,
-        extra_compile_args={"cxx": ["-O3"], "nvcc": ["-O3", "--use_fast_math", "-Xptxas", "-v"]},
+        extra_compile_args={"cxx": ["-O3"], "nvcc": ["-O3", "-Xptxas", "-v"]},
     )
     return [ext], {"build_ext": BuildExtension}
 

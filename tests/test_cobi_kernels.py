@@ -170,3 +170,36 @@ def test_fused_memory_is_linear_on_gpu():
     cobi(x, y, backend="triton").backward()
     torch.cuda.synchronize()
     assert torch.cuda.max_memory_allocated() - before < 64 * 2**20
+
+
+# --- the csrc CUDA extension: compiled here, run on a GPU only --------------------------------
+
+
+_BUILD_SCRIPT = textwrap.dedent("""
+    import sys, torch
+    from rawzoom_isp.loss.cuda_ext import build_extension
+    build_extension(build_directory=sys.argv[1])
+    print(torch.ops.rawzoom_cuda.cobi_forward.default._schema)
+    print(torch.ops.rawzoom_cuda.cobi_dense_backward.default._schema)
+""")
+
+
+def _cuda_home():
+    home = os.environ.get("CUDA_HOME") or "/usr/local/cuda"
+    return home if os.path.isfile(os.path.join(home, "bin", "nvcc")) else None
+
+
+@pytest.mark.slow
+def test_csrc_extension_compiles(tmp_path):
+    """Compiles csrc/ for sm_90 with nvcc (about 100 s on 2 cores) and loads it; no GPU needed."""
+    home = _cuda_home()
+    if home is None:
+        pytest.skip("no CUDA toolkit here (set CUDA_HOME to a folder with bin/nvcc): csrc cannot be compiled")
+    if torch.version.cuda is None:
+        pytest.skip("torch is a CPU build: CUDA extensions cannot be built against it")
+    env = dict(os.environ, CUDA_HOME=home, TORCH_CUDA_ARCH_LIST=os.environ.get("TORCH_CUDA_ARCH_LIST", "9.0"))
+    result = subprocess.run([sys.executable, "-c", _BUILD_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "bool nn, bool cosine, bool spatial" in result.stdout
+    assert "rawzoom_cuda::cobi_dense_backward" in result.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import glob
-import importlib
+import importlib.util
 import logging
 import os
 
@@ -34,11 +34,10 @@ def cuda_extension_available() -> bool:
     """Load the extension (prebuilt, else JIT) once; False, with the reason logged, when impossible."""
     if not torch.cuda.is_available():
         return False
-    try:
-        importlib.import_module("rawzoom_isp._cobi_cuda")
+    prebuilt = importlib.util.find_spec("rawzoom_isp._cobi_cuda")
+    if prebuilt is not None and prebuilt.origin:
+        torch.ops.load_library(prebuilt.origin)  # built by setup.py; registers torch.ops.rawzoom_cuda
         return True
-    except ImportError:
-        pass
     if not csrc_sources():
         return False
     try:
