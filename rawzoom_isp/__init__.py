@@ -4,7 +4,7 @@
     raw = rz.read_raw("photo.dng")
     rgb = rz.Pipeline.classical()(raw)      # (3, H, W) sRGB in [0, 1]
 """
-from . import errors, loss
+from . import data, errors, loss, synth
 from .isp import (
     BayerPack, BayerUnpack, BlackLevel, ColorMatrix, DataKind, Demosaic, Gamma, Pipeline, Resize, Stage, ToneMap,
     WhiteBalance, register_stage,

@@ -71,6 +71,29 @@ def _cmd_render(args) -> None:
     print(f"wrote {args.output} ({rgb.shape[2]}x{rgb.shape[1]}, {args.bits}-bit)")
 
 
+def _cmd_synth(args) -> None:
+    """sRGB image -> synthetic raw DNG (rz.synth.unprocess)."""
+    import math
+
+    import torch
+
+    from .imageio import read_image
+    from .raw import RawImage, write_dng
+    from .synth import unprocess
+
+    image = read_image(args.input)
+    image = image[:, : image.shape[1] // 2 * 2, : image.shape[2] // 2 * 2]
+    generator = torch.Generator().manual_seed(args.seed)
+    mosaic, meta = unprocess(image, cfa=args.cfa, method=args.method, noise=not args.no_noise, generator=generator)
+    white = 2**args.bits - 1
+    raw = RawImage(bayer=torch.round(mosaic[0] * white), cfa=args.cfa, black_level=0, white_level=white,
+                   wb_gains=meta.wb_gains[0], wb_source="camera", cam_to_srgb=meta.cam_to_srgb[0],
+                   noise_profile=torch.stack([meta.shot, meta.read], 1).expand(3, 2) if not args.no_noise else None,
+                   make="rawzoom_isp", model=f"synthetic ({args.method})")
+    write_dng(args.output, raw, baseline_exposure=math.log2(float(meta.brightness[0])))
+    print(f"wrote {args.output} ({raw.shape[1]}x{raw.shape[0]} {args.cfa}, {args.method}, seed {args.seed})")
+
+
 def _cmd_demo(args) -> None:
     """Render the bundled HERO7 raw with the classical pipeline, plus a bicubic 4x zoom of its centre."""
     from .imageio import write_image
@@ -108,6 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["bilinear", "half", "colour_bilinear", "malvar2004", "menon2007"])
     render.add_argument("--no-orient", action="store_true", help="keep the sensor's orientation")
     render.set_defaults(run=_cmd_render)
+
+    synth = sub.add_parser("synth", help="turn an sRGB image into a synthetic raw DNG")
+    synth.add_argument("input", help="sRGB image (.png, .jpg, .tif)")
+    synth.add_argument("-o", "--output", required=True, help="output .dng")
+    synth.add_argument("--method", choices=["brooks", "paper"], default="brooks")
+    synth.add_argument("--cfa", choices=["RGGB", "BGGR", "GRBG", "GBRG"], default="RGGB")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--bits", type=int, default=14, choices=range(8, 17), metavar="8..16", help="white level 2^bits - 1")
+    synth.add_argument("--no-noise", action="store_true")
+    synth.set_defaults(run=_cmd_synth)
 
     demo = sub.add_parser("demo", help="render the bundled sample raw (what `make demo` runs)")
     demo.add_argument("-o", "--output", default="demo_output", help="output folder")

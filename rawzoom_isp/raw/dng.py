@@ -20,10 +20,11 @@ def _rationals(values, den: int = _RATIONAL_DEN) -> list[int]:
     return [x for v in np.ravel(values) for x in (int(round(float(v) * den)), den)]
 
 
-def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False) -> None:
+def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False,
+              baseline_exposure: float | None = None) -> None:
     """Write ``raw`` as a DNG: uint16 CFA data with CFAPattern, BlackLevel per 2x2 position,
     WhiteLevel, AsShotNeutral (= 1 / wb_gains), ColorMatrix1 (from cam_to_srgb, D65), Make/Model,
-    Orientation, FocalLength and NoiseProfile when known.
+    Orientation, FocalLength and NoiseProfile when known, BaselineExposure (EV) when given.
 
     The mosaic must hold integer digital numbers in [0, 65535]; ``quantize=True`` rounds and clips
     instead of refusing. The file appears only once complete.
@@ -62,6 +63,8 @@ def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False)
         tags += [(272, "s", 0, raw.model, True), (50708, "s", 0, f"{raw.make or ''} {raw.model}".strip(), True)]
     if raw.focal_length_mm:
         tags.append((37386, "2I", 1, _rationals([raw.focal_length_mm], 1000), True))
+    if baseline_exposure is not None:
+        tags.append((50730, "2i", 1, _rationals([baseline_exposure], 1000), True))
     if raw.noise_profile is not None:
         values = raw.noise_profile.numpy().astype(np.float64).ravel()
         tags.append((51041, "d", len(values), tuple(values), True))

@@ -1,0 +1,112 @@
+"""The common interface of every (low-resolution input, high-resolution target) source.
+
+A source loads a ``ZoomPair``: a normalised linear LR mosaic (1, H, W) in the source's CFA and the
+target RGB (3, N H, N W) aligned to it. ``PairDataset`` turns it into training samples with one
+policy for all sources: a random crop of ``patch`` x ``patch`` packed pixels (even mosaic offsets, so
+the CFA phase is kept), optional flips that keep the CFA (a flipped crop starts one site later, so
+its first site has the source's colour again), and the input as packed raw [R, Gr, Gb, B] (4, p, p)
+or, for the 8-bit RGB arm, the same LR view rendered to 8-bit sRGB (3, 2p, 2p). Randomness comes
+from (seed, epoch, index), so samples do not depend on DataLoader workers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import Dataset
+
+from ..isp import functional as F
+from ..isp.kinds import DataKind
+from ..isp.pipeline import Pipeline
+from ..isp.stages import BayerPack, ColorMatrix, Demosaic, Gamma, WhiteBalance
+from ..raw.image import RawMeta
+
+INPUT_FORMATS = ("raw", "rgb")
+
+
+@dataclass
+class ZoomPair:
+    """An LR mosaic (1, H, W) in [0, 1] (linear, not white-balanced) and its target (3, N H, N W)
+    (+ 2 * target_margin when the source leaves room for a shift-tolerant loss)."""
+
+    mosaic: torch.Tensor
+    cfa: str
+    target: torch.Tensor
+    wb_gains: torch.Tensor
+    cam_to_srgb: torch.Tensor | None = None
+    info: dict = field(default_factory=dict)
+
+
+def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> torch.Tensor:
+    """The 8-bit RGB arm's input: the LR mosaic rendered by the classical ISP (camera WB, colour
+    matrix when known, sRGB) and quantised to 8 bits, (3, H, W)."""
+    stages = [("pack", BayerPack()), ("demosaic", Demosaic("bilinear")), ("wb", WhiteBalance())]
+    if cam_to_srgb is not None:
+        stages.append(("ccm", ColorMatrix()))
+    pipe = Pipeline(stages + [("gamma", Gamma())], input_kind=DataKind.BAYER)
+    meta = RawMeta(cfa=cfa, black_level=torch.zeros(2, 2), white_level=torch.tensor(1.0), wb_gains=wb_gains,
+                   cam_to_srgb=cam_to_srgb)
+    return torch.round(pipe(mosaic, meta) * 255.0) / 255.0
+
+
+class PairDataset(Dataset):
+    """Base class: subclasses implement ``__len__`` (number of pairs) and ``load(index, generator)``."""
+
+    def __init__(self, scale: int = 4, patch: int | None = 64, input_format: str = "raw", flips: bool = True,
+                 target_margin: int = 0, seed: int = 0):
+        if input_format not in INPUT_FORMATS:
+            raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
+        if scale < 1 or patch is not None and patch < 1:
+            raise ValueError(f"scale and patch must be positive, got {scale} and {patch}")
+        self.scale, self.patch, self.input_format = int(scale), patch, input_format
+        self.flips, self.target_margin, self.seed = flips, int(target_margin), int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """New random crops and flips for a new epoch (call before iterating)."""
+        self.epoch = int(epoch)
+
+    def generator(self, index: int) -> torch.Generator:
+        return torch.Generator().manual_seed(hash((self.seed, self.epoch, int(index))) & (2**63 - 1))
+
+    def load(self, index: int, generator: torch.Generator) -> ZoomPair:
+        raise NotImplementedError(f"{type(self).__name__} must implement load()")
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} pairs")
+        generator = self.generator(index)
+        pair = self.load(index, generator)
+        mosaic, target = self._crop(pair, generator)
+        if self.input_format == "raw":
+            network_input = F.pack_bayer(mosaic, pair.cfa)
+        else:
+            network_input = render_rgb8(mosaic, pair.cfa, pair.wb_gains, pair.cam_to_srgb)
+        return {"input": network_input.float(), "target": target.float(), "cfa": pair.cfa,
+                "wb_gains": pair.wb_gains.float(), "scale": self.scale, "index": index, **pair.info}
+
+    def _crop(self, pair: ZoomPair, generator: torch.Generator):
+        n, margin = self.scale, self.target_margin
+        height, width = pair.mosaic.shape[-2:]
+        if pair.target.shape[-2:] != (n * height + 2 * margin, n * width + 2 * margin):
+            raise ValueError(f"target {tuple(pair.target.shape[-2:])} is not {n} x the mosaic {height}x{width} "
+                             f"plus {margin} px margins")
+        if self.patch is None:
+            return pair.mosaic, pair.target
+        size = 2 * self.patch
+        if height < size + 2 or width < size + 2:
+            raise ValueError(f"a {size}x{size} mosaic crop (+1 site for flips) does not fit in {height}x{width}; "
+                             "use a smaller patch")
+
+        def pick(limit):
+            return 2 * int(torch.randint(0, (limit - size - 2) // 2 + 1, (1,), generator=generator))
+
+        top, left = pick(height), pick(width)
+        flip_v, flip_h = (bool(torch.rand(1, generator=generator) < 0.5) and self.flips for _ in range(2))
+        top, left = top + flip_v, left + flip_h  # a flipped crop starts one site later: same CFA phase
+        mosaic = pair.mosaic[..., top:top + size, left:left + size]
+        target = pair.target[..., n * top:n * (top + size) + 2 * margin, n * left:n * (left + size) + 2 * margin]
+        dims = [d for d, flag in ((-2, flip_v), (-1, flip_h)) if flag]
+        if dims:
+            mosaic, target = mosaic.flip(dims), target.flip(dims)
+        return mosaic, target

@@ -1,0 +1,81 @@
+"""Sensor noise: the heteroscedastic shot + read model, its sampling (Brooks et al. 2019), and its
+estimation from a single real raw.
+
+Model: y = x + n, n ~ N(0, S x + O), x the normalised signal in [0, 1]; (S, O) per CFA channel is
+the DNG NoiseProfile form, so real cameras' profiles plug in directly.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..isp import functional as F
+from ..raw.image import RawImage
+
+
+def random_noise_levels(batch: int = 1, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(shot, read) variance coefficients, (batch,) each: log S ~ U(log 1e-4, log 0.012),
+    log O ~ N(2.18 log S + 1.20, 0.26)."""
+    log_min, log_max = math.log(1e-4), math.log(0.012)
+    log_shot = log_min + (log_max - log_min) * torch.rand(batch, generator=generator)
+    log_read = 2.18 * log_shot + 1.20 + 0.26 * torch.randn(batch, generator=generator)
+    return log_shot.exp(), log_read.exp()
+
+
+def _per_channel(value, x: torch.Tensor) -> torch.Tensor:
+    """Broadcast a scalar, a per-image (B,) or a per-image-and-channel (B, C) value to x (B, C, h, w)."""
+    v = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    if v.ndim == 1:
+        v = v[:, None]
+    return v[..., None, None] if v.ndim == 2 else v
+
+
+def add_noise(packed: torch.Tensor, shot, read, generator: torch.Generator | None = None) -> torch.Tensor:
+    """packed (B, C, h, w) + N(0, shot * x + read), variance from the clean signal (clipped at 0);
+    shot/read: scalars, per image (B,), or per image and channel (B, C) (use (1, C) for all images)."""
+    variance = _per_channel(shot, packed) * packed.clamp(min=0) + _per_channel(read, packed)
+    noise = torch.randn(packed.shape, generator=generator, dtype=packed.dtype, device="cpu").to(packed.device)
+    return packed + noise * variance.clamp(min=0).sqrt()
+
+
+def add_mosaic_noise(mosaic: torch.Tensor, cfa: str, shot, read, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The same on a mosaic (B, 1, H, W), (S, O) per image or per packed channel [R, Gr, Gb, B]."""
+    return F.unpack_bayer(add_noise(F.pack_bayer(mosaic, cfa), shot, read, generator), cfa)
+
+
+def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24) -> torch.Tensor:
+    """(S, O) per packed channel [R, Gr, Gb, B], (4, 2), in normalised units, from one raw.
+
+    Each packed plane is split into block x block tiles; the noise variance of a tile is measured on
+    the residual x - mean of its 4 same-colour neighbours (which removes smooth signal; for white noise
+    var(residual) = 1.25 var(x)). Tiles are binned by mean signal; the median tile variance of each
+    bin (flat tiles dominate it) is fitted by weighted least squares to S * mean + O. Clipped tiles
+    are left out. Textured scenes bias the estimate upwards."""
+    packed = F.pack_bayer(F.subtract_black_level(raw.bayer[None, None].double(), raw.black_level, raw.white_level,
+                                                 clip=False), raw.cfa)[0]
+    results = []
+    for plane in packed:
+        centre = plane[1:-1, 1:-1]
+        residual = centre - 0.25 * (plane[:-2, 1:-1] + plane[2:, 1:-1] + plane[1:-1, :-2] + plane[1:-1, 2:])
+        h, w = (centre.shape[0] // block) * block, (centre.shape[1] // block) * block
+        tiles = lambda t: t[:h, :w].reshape(h // block, block, w // block, block).permute(0, 2, 1, 3).reshape(-1, block * block)  # noqa: E731
+        means = tiles(centre).mean(1)
+        variances = tiles(residual).var(1) / 1.25
+        keep = (means > 0.002) & (means < 0.9) & (tiles(centre).max(1).values < 0.98)
+        means, variances = means[keep], variances[keep]
+        if means.numel() < 2 * bins:
+            raise ValueError(f"{raw.path}: too few unclipped tiles to estimate noise")
+        edges = torch.quantile(means, torch.linspace(0, 1, bins + 1, dtype=means.dtype))
+        xs, ys, ws = [], [], []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            inside = (means >= lo) & (means <= hi)
+            if inside.sum() >= 8:
+                xs.append(means[inside].median())
+                ys.append(variances[inside].median())
+                ws.append(float(inside.sum()))
+        x, y, wt = torch.stack(xs), torch.stack(ys), torch.tensor(ws, dtype=means.dtype)
+        design = torch.stack([x, torch.ones_like(x)], 1) * wt.sqrt()[:, None]
+        solution = torch.linalg.lstsq(design, (y * wt.sqrt())[:, None]).solution[:, 0]
+        results.append(solution.clamp(min=0))
+    return torch.stack(results).float()

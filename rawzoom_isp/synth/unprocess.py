@@ -1,0 +1,139 @@
+"""Synthetic raw from sRGB: Brooks et al. 2019 unprocessing, and the ZLLZ paper's own "syn-raw".
+
+``unprocess`` inverts, in order: the smoothstep tone curve, the gamma (x^2.2), the colour matrix (a
+random convex mix of real cameras' XYZ->camera matrices, or a given one), white balance and
+brightness (highlight-safe), clips, and samples the result through a Bayer CFA. ``process`` is the
+forward direction built from the ISP stages; process(unprocess(x)) recovers x where the mosaic and
+the highlight mask lose nothing (smooth regions, grey below 0.9).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..colour import cam_to_srgb_from_xyz_to_cam
+from ..isp import functional as F
+from ..isp.kinds import DataKind
+from ..isp.pipeline import Pipeline
+from ..isp.stages import ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
+from ..raw.cfa import check_pattern
+from ..raw.image import RawMeta
+from .noise import add_mosaic_noise, random_noise_levels
+
+# XYZ -> camera matrices of four cameras (Brooks et al. 2019, unprocess.py: random_ccm).
+CAMERA_XYZ_TO_CAM = np.array([
+    [[1.0234, -0.2969, -0.2266], [-0.5625, 1.6328, -0.0469], [-0.0703, 0.2188, 0.6406]],
+    [[0.4913, -0.0541, -0.0202], [-0.613, 1.3513, 0.2906], [-0.1564, 0.2151, 0.7183]],
+    [[0.838, -0.263, -0.0639], [-0.2887, 1.0725, 0.2496], [-0.0627, 0.1427, 0.5438]],
+    [[0.6596, -0.2079, -0.0562], [-0.4782, 1.3016, 0.1933], [-0.097, 0.1581, 0.5181]],
+])
+GAMMA = 2.2
+HIGHLIGHT_KNEE = 0.9
+PAPER_MAX_SIGMA = 20.0 / 255.0
+
+
+@dataclass
+class SynthMeta:
+    """What inverts an unprocessed image: per image (B, ...) tensors and the CFA.
+
+    ``wb_gains`` (B, 3) are the camera white-balance gains (R, 1, B); ``brightness`` (B,) the global
+    gain applied with them; ``cam_to_srgb`` (B, 3, 3); ``shot``/``read`` (B,) the noise added (0: none)."""
+
+    cfa: str
+    cam_to_srgb: torch.Tensor
+    wb_gains: torch.Tensor
+    brightness: torch.Tensor
+    shot: torch.Tensor
+    read: torch.Tensor
+
+    def raw_meta(self) -> RawMeta:
+        """The metadata a Pipeline needs to render the mosaic (gains include the brightness)."""
+        return RawMeta(cfa=self.cfa, black_level=torch.zeros(len(self.wb_gains), 2, 2),
+                       white_level=torch.ones(len(self.wb_gains)), wb_gains=self.wb_gains * self.brightness[:, None],
+                       cam_to_srgb=self.cam_to_srgb)
+
+
+def random_cam_to_srgb(batch: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, 3, 3) camera->sRGB matrices from random convex mixes of the four XYZ->camera matrices."""
+    weights = 1e-8 + (1e8 - 1e-8) * torch.rand(batch, len(CAMERA_XYZ_TO_CAM), generator=generator, dtype=torch.float64)
+    mixes = (weights[:, :, None, None] * torch.from_numpy(CAMERA_XYZ_TO_CAM)).sum(1) / weights.sum(1)[:, None, None]
+    return torch.stack([torch.from_numpy(cam_to_srgb_from_xyz_to_cam(m.numpy())) for m in mixes]).float()
+
+
+def random_gains(batch: int = 1, generator: torch.Generator | None = None):
+    """(wb_gains (B, 3) = (r, 1, b), brightness (B,)): brightness = 1 / N(0.8, 0.1), r ~ U(1.9, 2.4),
+    b ~ U(1.5, 1.9)."""
+    brightness = 1.0 / (0.8 + 0.1 * torch.randn(batch, generator=generator))
+    red = 1.9 + 0.5 * torch.rand(batch, generator=generator)
+    blue = 1.5 + 0.4 * torch.rand(batch, generator=generator)
+    return torch.stack([red, torch.ones(batch), blue], 1), brightness
+
+
+def _batched(rgb: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    if rgb.ndim == 3:
+        return rgb[None], False
+    if rgb.ndim != 4 or rgb.shape[1] != 3:
+        raise ValueError(f"expected sRGB (3, H, W) or (B, 3, H, W), got {tuple(rgb.shape)}")
+    return rgb, True
+
+
+def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", cam_to_srgb=None, wb_gains=None,
+              brightness=None, noise: bool = True, shot=None, read=None, generator: torch.Generator | None = None):
+    """sRGB in [0, 1], (3, H, W) or (B, 3, H, W), H and W even -> (mosaic (.., 1, H, W) linear in [0, 1]
+    plus noise, SynthMeta).
+
+    ``method="brooks"``: the full inversion above; parameters not given are drawn per image.
+    ``method="paper"``: the ZLLZ baseline: x^2.22, mosaic, Gaussian noise sigma ~ U[0, 20/255];
+    no colour matrix or white balance (identity and unity in the metadata).
+    ``noise``: add noise ((shot, read) drawn as Brooks et al. unless given; "paper": the Gaussian)."""
+    x, batched = _batched(rgb)
+    batch, device = x.shape[0], x.device
+    cfa = check_pattern(cfa)
+    if method == "paper":
+        linear = F.power_gamma(x.clamp(0, 1), 1.0 / 2.22)
+        mosaic = F.mosaic(linear, cfa)
+        sigma = PAPER_MAX_SIGMA * torch.rand(batch, generator=generator) if noise else torch.zeros(batch)
+        if noise:
+            mosaic = add_mosaic_noise(mosaic, cfa, 0.0, (sigma ** 2).to(device), generator)
+        meta = SynthMeta(cfa, torch.eye(3).expand(batch, 3, 3).clone(), torch.ones(batch, 3), torch.ones(batch),
+                         torch.zeros(batch), sigma ** 2)
+        return (mosaic if batched else mosaic[0]), meta
+    if method != "brooks":
+        raise ValueError(f"method must be 'brooks' or 'paper', got {method!r}")
+    ccm = random_cam_to_srgb(batch, generator) if cam_to_srgb is None else torch.as_tensor(cam_to_srgb, dtype=torch.float32).expand(batch, 3, 3)
+    if wb_gains is None or brightness is None:
+        drawn_gains, drawn_brightness = random_gains(batch, generator)
+    gains = drawn_gains if wb_gains is None else torch.as_tensor(wb_gains, dtype=torch.float32).expand(batch, 3)
+    bright = drawn_brightness if brightness is None else torch.as_tensor(brightness, dtype=torch.float32).expand(batch)
+    linear = F.power_gamma(F.inverse_smoothstep(x), 1.0 / GAMMA)
+    camera = F.apply_color_matrix(linear, torch.linalg.inv(ccm.double()).to(x))
+    inverse = (1.0 / (gains * bright[:, None])).to(x)[:, :, None, None]
+    grey = camera.mean(dim=1, keepdim=True)
+    mask = ((grey - HIGHLIGHT_KNEE).clamp(min=0) / (1 - HIGHLIGHT_KNEE)) ** 2
+    camera = camera * torch.maximum(mask + (1 - mask) * inverse, inverse)
+    mosaic = F.mosaic(camera.clamp(0, 1), cfa)
+    shot_v, read_v = torch.zeros(batch), torch.zeros(batch)
+    if noise:
+        drawn_shot, drawn_read = random_noise_levels(batch, generator)
+        shot_v = drawn_shot if shot is None else torch.as_tensor(shot, dtype=torch.float32).expand(batch)
+        read_v = drawn_read if read is None else torch.as_tensor(read, dtype=torch.float32).expand(batch)
+        mosaic = add_mosaic_noise(mosaic, cfa, shot_v.to(device), read_v.to(device), generator)
+    meta = SynthMeta(cfa, ccm, gains, bright, shot_v, read_v)
+    return (mosaic if batched else mosaic[0]), meta
+
+
+def process_pipeline(demosaic: str = "bilinear") -> Pipeline:
+    """The forward direction of ``unprocess``: demosaic -> WB and brightness -> colour matrix ->
+    x^(1/2.2) -> smoothstep, on a normalised mosaic (input kind "bayer")."""
+    return Pipeline(
+        [("demosaic", Demosaic(demosaic)), ("wb", WhiteBalance(clip=True)), ("ccm", ColorMatrix()),
+         ("gamma", Gamma("power", GAMMA)), ("tone", ToneMap())],
+        input_kind=DataKind.BAYER,
+    )
+
+
+def process(mosaic: torch.Tensor, meta: SynthMeta, demosaic: str = "bilinear") -> torch.Tensor:
+    """Render an unprocessed mosaic back to sRGB with the ISP stages."""
+    return process_pipeline(demosaic)(mosaic, meta.raw_meta())
