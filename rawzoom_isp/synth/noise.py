@@ -44,38 +44,54 @@ def add_mosaic_noise(mosaic: torch.Tensor, cfa: str, shot, read, generator: torc
     return F.unpack_bayer(add_noise(F.pack_bayer(mosaic, cfa), shot, read, generator), cfa)
 
 
-def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24) -> torch.Tensor:
+def _chi2_quantile_ratio(dof: int, q: float) -> float:
+    """q-quantile of chi^2_dof / dof (Wilson-Hilferty): what a q-quantile of sample variances of pure
+    noise reads, relative to the true variance."""
+    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(q)).item()
+    c = 2.0 / (9.0 * dof)
+    return (1.0 - c + z * math.sqrt(c)) ** 3
+
+
+def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24, quantile: float = 0.25) -> torch.Tensor:
     """(S, O) per packed channel [R, Gr, Gb, B], (4, 2), in normalised units, from one raw.
 
-    Each packed plane is split into block x block tiles; the noise variance of a tile is measured on
-    the residual x - mean of its 4 same-colour neighbours (which removes smooth signal; for white noise
-    var(residual) = 1.25 var(x)). Tiles are binned by mean signal; the median tile variance of each
-    bin (flat tiles dominate it) is fitted by weighted least squares to S * mean + O. Clipped tiles
-    are left out. Textured scenes bias the estimate upwards."""
+    Each packed plane is cut into block x block tiles; a tile's noise variance is measured on the
+    differences of vertically adjacent same-colour sites, (x_2r - x_2r+1) / sqrt(2): independent
+    samples whose variance is the noise variance where the signal is smooth. Tiles are binned by mean
+    signal; in each bin the ``quantile`` of tile variances, divided by what that quantile reads for
+    pure noise (chi-square, Wilson-Hilferty), rejects textured tiles while staying unbiased on flat
+    ones. S * mean + O is fitted to the bins by least squares weighted by count / variance^2. Clipped
+    tiles are left out; a scene without flat areas still reads high."""
     packed = F.pack_bayer(F.subtract_black_level(raw.bayer[None, None].double(), raw.black_level, raw.white_level,
                                                  clip=False), raw.cfa)[0]
+    pairs = block * block // 2
+    correction = _chi2_quantile_ratio(pairs - 1, quantile)
     results = []
     for plane in packed:
-        centre = plane[1:-1, 1:-1]
-        residual = centre - 0.25 * (plane[:-2, 1:-1] + plane[2:, 1:-1] + plane[1:-1, :-2] + plane[1:-1, 2:])
-        h, w = (centre.shape[0] // block) * block, (centre.shape[1] // block) * block
-        tiles = lambda t: t[:h, :w].reshape(h // block, block, w // block, block).permute(0, 2, 1, 3).reshape(-1, block * block)  # noqa: E731
-        means = tiles(centre).mean(1)
-        variances = tiles(residual).var(1) / 1.25
-        keep = (means > 0.002) & (means < 0.9) & (tiles(centre).max(1).values < 0.98)
+        h, w = (plane.shape[0] // block) * block, (plane.shape[1] // block) * block
+        plane = plane[:h, :w]
+
+        def tiles(t):  # (rows, w) -> one row of values per tile (tiles of h // block row groups)
+            return t.reshape(h // block, -1, w // block, block).permute(0, 2, 1, 3).reshape((h // block) * (w // block), -1)
+
+        difference = (plane[0::2] - plane[1::2]) / math.sqrt(2.0)
+        means = tiles(plane).mean(1)
+        variances = tiles(difference).var(1)
+        keep = (means > 0.002) & (means < 0.9) & (tiles(plane).max(1).values < 0.98)
         means, variances = means[keep], variances[keep]
-        if means.numel() < 2 * bins:
+        if means.numel() < 8 * bins:
             raise ValueError(f"{raw.path}: too few unclipped tiles to estimate noise")
         edges = torch.quantile(means, torch.linspace(0, 1, bins + 1, dtype=means.dtype))
         xs, ys, ws = [], [], []
         for lo, hi in zip(edges[:-1], edges[1:]):
             inside = (means >= lo) & (means <= hi)
             if inside.sum() >= 8:
+                level = torch.quantile(variances[inside], quantile) / correction
                 xs.append(means[inside].median())
-                ys.append(variances[inside].median())
-                ws.append(float(inside.sum()))
-        x, y, wt = torch.stack(xs), torch.stack(ys), torch.tensor(ws, dtype=means.dtype)
-        design = torch.stack([x, torch.ones_like(x)], 1) * wt.sqrt()[:, None]
-        solution = torch.linalg.lstsq(design, (y * wt.sqrt())[:, None]).solution[:, 0]
+                ys.append(level)
+                ws.append(float(inside.sum()) / float(level) ** 2)
+        x, y, weight = torch.stack(xs), torch.stack(ys), torch.tensor(ws, dtype=means.dtype)
+        design = torch.stack([x, torch.ones_like(x)], 1) * weight.sqrt()[:, None]
+        solution = torch.linalg.lstsq(design, (y * weight.sqrt())[:, None]).solution[:, 0]
         results.append(solution.clamp(min=0))
     return torch.stack(results).float()
