@@ -6,7 +6,8 @@ policy for all sources: a random crop of ``patch`` x ``patch`` packed pixels (ev
 the CFA phase is kept), optional flips that keep the CFA (a flipped crop starts one site later, so
 its first site has the source's colour again), and the input as packed raw [R, Gr, Gb, B] (4, p, p)
 or, for the 8-bit RGB arm, the same LR view rendered to 8-bit sRGB (3, 2p, 2p). Randomness comes
-from (seed, epoch, index), so samples do not depend on DataLoader workers.
+from (seed, epoch, index), so samples do not depend on DataLoader workers. Samples carry the WB
+gains and the colour matrix (identity, with ``has_color_matrix`` False, when the source has none).
 """
 from __future__ import annotations
 
@@ -82,8 +83,11 @@ class PairDataset(Dataset):
             network_input = F.pack_bayer(mosaic, pair.cfa)
         else:
             network_input = render_rgb8(mosaic, pair.cfa, pair.wb_gains, pair.cam_to_srgb)
+        has_matrix = pair.cam_to_srgb is not None
         return {"input": network_input.float(), "target": target.float(), "cfa": pair.cfa,
-                "wb_gains": pair.wb_gains.float(), "scale": self.scale, "index": index, **pair.info}
+                "wb_gains": pair.wb_gains.float(), "scale": self.scale, "index": index,
+                "has_color_matrix": has_matrix,
+                "cam_to_srgb": pair.cam_to_srgb.float() if has_matrix else torch.eye(3), **pair.info}
 
     def _crop(self, pair: ZoomPair, generator: torch.Generator):
         n, margin = self.scale, self.target_margin
