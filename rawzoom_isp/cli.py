@@ -94,24 +94,84 @@ def _cmd_synth(args) -> None:
     print(f"wrote {args.output} ({raw.shape[1]}x{raw.shape[0]} {args.cfa}, {args.method}, seed {args.seed})")
 
 
-def _cmd_demo(args) -> None:
-    """Render the bundled HERO7 raw with the classical pipeline, plus a bicubic 4x zoom of its centre."""
-    from .imageio import write_image
+def _zoom_outputs(raw, scale: int, weights: str | None, no_orient: bool = False):
+    """(learned zoom, bicubic zoom of the classical render), both N x the mosaic, display oriented."""
+    from .isp import Pipeline
     from .isp import functional as F
+
+    zoomed = Pipeline.default(scale=scale, weights=weights or "default", progress=True)(raw)
+    classical = Pipeline.classical(demosaic="bilinear", color_matrix=raw.cam_to_srgb is not None)(raw)
+    bicubic = F.resize(classical[None], float(scale))[0]
+    if not no_orient:
+        zoomed, bicubic = (F.apply_orientation(x, raw.orientation) for x in (zoomed, bicubic))
+    return zoomed, bicubic
+
+
+def _beside(path: str, suffix: str) -> str:
+    stem, ext = os.path.splitext(path)
+    return f"{stem}_{suffix}{ext}"
+
+
+def _cmd_zoom(args) -> None:
+    from .imageio import write_image
+
+    zoomed, bicubic = _zoom_outputs(_load(args), args.scale, args.weights, args.no_orient)
+    write_image(args.output, zoomed, bits=args.bits)
+    print(f"wrote {args.output} ({zoomed.shape[2]}x{zoomed.shape[1]}, learned {args.scale}x zoom)")
+    if args.compare:
+        write_image(_beside(args.output, "bicubic"), bicubic, bits=args.bits)
+        print(f"wrote {_beside(args.output, 'bicubic')} (bicubic zoom of the classical render)")
+
+
+def _cmd_train(args) -> None:
+    from .train import train
+
+    final = train(args.config, resume=args.resume, init=args.init)
+    if final and os.path.exists(final):
+        print(f"trained: {final}")
+
+
+def _cmd_eval(args) -> None:
+    from .data import EmulatedRawPairs, SRRawDataset
+    from .eval import evaluate, markdown_table
+
+    if bool(args.raws) == bool(args.srraw):
+        raise RawZoomError("give held-out pairs with --raws FILES (emulated pairs) or --srraw ROOT")
+    if args.raws:
+        pairs = EmulatedRawPairs(args.raws, scale=args.scale, patch=None, flips=False, noise_match=True)
+    else:
+        pairs = SRRawDataset(args.srraw, scale=args.scale, split=args.split, patch=None, flips=False,
+                             target_margin=0)
+    names = args.name or [os.path.splitext(os.path.basename(w))[0] for w in args.weights]
+    if len(names) != len(args.weights):
+        raise RawZoomError("give one --name per --weights")
+    result = evaluate(dict(zip(names, args.weights)), pairs, out=args.output, tolerance=args.tolerance)
+    print(markdown_table(result))
+    print(f"wrote {args.output}/results.md, results.csv, results.json, figure.png")
+
+
+def _cmd_compare(args) -> None:
+    from .eval import compare
+
+    result = compare(args.config)
+    print(f"wrote {result['report']}")
+
+
+def _cmd_demo(args) -> None:
+    """Zoom the bundled HERO7 raw 4x with the shipped model, and write the bicubic comparison."""
+    from .imageio import write_image
     from .raw import read_raw
 
     with resources.as_file(resources.files("rawzoom_isp") / "samples" / SAMPLE_RAW) as sample:
         raw = read_raw(sample)
-    args.no_orient, args.config = False, None
-    rgb = _render(raw, args)
+    crop = raw.crop(raw.shape[0] // 2 - 96, raw.shape[1] // 2 - 128, 192, 256)  # a centre crop keeps it quick
+    zoomed, bicubic = _zoom_outputs(crop, 4, None)
     os.makedirs(args.output, exist_ok=True)
-    full = os.path.join(args.output, "hero7_classical.png")
-    write_image(full, rgb)
-    _, height, width = rgb.shape
-    crop = rgb[:, height // 2 - 64 : height // 2 + 64, width // 2 - 64 : width // 2 + 64]
-    zoom = os.path.join(args.output, "hero7_center_bicubic_x4.png")
-    write_image(zoom, F.resize(crop, 4.0))
-    print(f"rendered {SAMPLE_RAW} ({raw.make} {raw.model}) with the classical pipeline:\n  {full}\n  {zoom}")
+    paths = [os.path.join(args.output, "hero7_zoom4x.png"), os.path.join(args.output, "hero7_zoom4x_bicubic.png")]
+    write_image(paths[0], zoomed)
+    write_image(paths[1], bicubic)
+    print(f"zoomed the centre of {SAMPLE_RAW} ({raw.make} {raw.model}) 4x with the shipped model:")
+    print("\n".join(f"  {p}" for p in paths))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,10 +202,38 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--no-noise", action="store_true")
     synth.set_defaults(run=_cmd_synth)
 
-    demo = sub.add_parser("demo", help="render the bundled sample raw (what `make demo` runs)")
+    zoom = sub.add_parser("zoom", parents=[raw_args], help="zoom a raw file with the learned zoom")
+    zoom.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .jpg)")
+    zoom.add_argument("--scale", type=int, default=4)
+    zoom.add_argument("--weights", help="a checkpoint (default: the shipped weights)")
+    zoom.add_argument("--compare", action="store_true", help="also write the bicubic zoom of the classical render")
+    zoom.add_argument("--bits", type=int, choices=[8, 16], default=8)
+    zoom.add_argument("--no-orient", action="store_true", help="keep the sensor's orientation")
+    zoom.set_defaults(run=_cmd_zoom)
+
+    train = sub.add_parser("train", help="train the zoom network (TOML config; under torchrun: DDP)")
+    train.add_argument("--config", required=True)
+    train.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    train.add_argument("--init", help="start from a checkpoint's weights (fine-tuning)")
+    train.set_defaults(run=_cmd_train)
+
+    evaluate = sub.add_parser("eval", help="score models and bicubic on held-out pairs")
+    evaluate.add_argument("--weights", nargs="+", required=True)
+    evaluate.add_argument("--name", nargs="+", help="a display name per checkpoint")
+    evaluate.add_argument("--raws", nargs="+", help="held-out raw files (emulated pairs)")
+    evaluate.add_argument("--srraw", help="an SR-RAW root")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--scale", type=int, default=4)
+    evaluate.add_argument("--tolerance", type=int, default=8, help="shift tolerance (px) of the alignment")
+    evaluate.add_argument("-o", "--output", required=True, help="output folder")
+    evaluate.set_defaults(run=_cmd_eval)
+
+    compare = sub.add_parser("compare", help="train on real raw, synthetic raw and 8-bit RGB; compare")
+    compare.add_argument("--config", required=True)
+    compare.set_defaults(run=_cmd_compare)
+
+    demo = sub.add_parser("demo", help="zoom the bundled sample raw (what `make demo` runs)")
     demo.add_argument("-o", "--output", default="demo_output", help="output folder")
-    demo.add_argument("--demosaic", default="malvar2004",
-                      choices=["bilinear", "half", "colour_bilinear", "malvar2004", "menon2007"])
     demo.set_defaults(run=_cmd_demo)
     return parser
 

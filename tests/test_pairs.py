@@ -232,3 +232,12 @@ def test_srraw_target_margin_and_crops(srraw_root):
     assert sample["input"].shape == (4, 8, 8) and sample["target"].shape == (3, 64 + 32, 64 + 32)
     with pytest.raises(FileNotFoundError):
         SRRawDataset(str(root / "missing"))
+
+
+def test_dataloader_workers_give_the_same_samples(image_folder):
+    dataset = SyntheticPairs(str(image_folder), scale=2, patch=8)
+    direct = torch.stack([dataset[i]["input"] for i in range(len(dataset))])
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2)
+    batch = next(iter(loader))
+    torch.testing.assert_close(batch["input"], direct)
+    assert batch["target"].shape == (2, 3, 32, 32) and batch["cfa"] == ["RGGB", "RGGB"]

@@ -5,7 +5,7 @@ camera WB, sRGB). Input: the real mosaic reduced N x in the Bayer domain, each L
 same-colour sites inside its own N x N footprint (real sensor signal, colour filters and optics),
 optionally with noise added so that its per-pixel noise matches a native capture: averaging k =
 (N/2)^2 sites divides the variance S x + O by k, so (1 - 1/k)(S x + O) is added back, with (S, O) from
-``estimate_noise``.
+``estimate_noise`` (or the file's NoiseProfile for raws too small to estimate from).
 """
 from __future__ import annotations
 
@@ -85,20 +85,42 @@ class EmulatedRawPairs(PairDataset):
                 target = libraw_render(path)[:, : raw.shape[0], : raw.shape[1]]
             else:
                 target = Pipeline.classical(demosaic="malvar2004")(raw)
-            noise = estimate_noise(raw) if self.noise_match else None
+            noise = self._noise_model(raw) if self.noise_match else None
             normalised = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
             low = bayer_downscale(normalised, raw.cfa, self.scale)
             self._cache[index] = (raw, low, target.half(), noise)
         return self._cache[index]
 
+    @staticmethod
+    def _noise_model(raw) -> torch.Tensor:
+        """(S, O) per packed channel: estimated from the raw, or, for a raw too small to estimate
+        from, the file's NoiseProfile."""
+        try:
+            return estimate_noise(raw)
+        except ValueError:
+            if raw.noise_profile is None:
+                raise ValueError(f"{raw.path}: too small to estimate its noise and no NoiseProfile in the file; "
+                                 "use noise_match=False") from None
+            profile = raw.noise_profile
+            return (profile if len(profile) == 4 else profile[:1].expand(4, 2)).clone()
+
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
         raw, low, target, noise = self._prepared(index)
         if self.target_margin:
             raise ValueError("emulated pairs are aligned by construction: use target_margin=0")
+        if self.patch is not None:  # only the window a crop can use (2p + 4 sites, even offsets)
+            window = 2 * self.patch + 4
+            height, width = low.shape[-2:]
+            if height >= window and width >= window:
+                top = 2 * int(torch.randint(0, (height - window) // 2 + 1, (1,), generator=generator))
+                left = 2 * int(torch.randint(0, (width - window) // 2 + 1, (1,), generator=generator))
+                n = self.scale
+                low = low[..., top:top + window, left:left + window]
+                target = target[..., n * top:n * (top + window), n * left:n * (left + window)]
         if noise is not None:
             kept = 1.0 - 1.0 / (self.scale // 2) ** 2
             packed = add_noise(F.pack_bayer(low[None], raw.cfa), (kept * noise[:, 0])[None], (kept * noise[:, 1])[None],
                                generator)
             low = F.unpack_bayer(packed, raw.cfa)[0].clamp(0, 1)
         return ZoomPair(mosaic=low, cfa=raw.cfa, target=target.float(), wb_gains=raw.wb_gains, cam_to_srgb=raw.cam_to_srgb,
-                        info={"source": os.path.basename(self.files[index]), "pairs": "emulated"})
+                        info={"source": os.path.basename(self.files[index]), "pairs": "emulated", "target_white_balanced": True})

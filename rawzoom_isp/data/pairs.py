@@ -28,7 +28,8 @@ INPUT_FORMATS = ("raw", "rgb")
 @dataclass
 class ZoomPair:
     """An LR mosaic (1, H, W) in [0, 1] (linear, not white-balanced) and its target (3, N H, N W)
-    (+ 2 * target_margin when the source leaves room for a shift-tolerant loss)."""
+    (+ 2 * target_margin when the source leaves room for a shift-tolerant loss). ``info`` says,
+    among others, whether the target includes the camera white balance ("target_white_balanced")."""
 
     mosaic: torch.Tensor
     cfa: str
@@ -38,16 +39,21 @@ class ZoomPair:
     info: dict = field(default_factory=dict)
 
 
-def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> torch.Tensor:
-    """The 8-bit RGB arm's input: the LR mosaic rendered by the classical ISP (camera WB, colour
-    matrix when known, sRGB) and quantised to 8 bits, (3, H, W)."""
+def render_rgb(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> torch.Tensor:
+    """A normalised mosaic (1, H, W) rendered by the classical ISP (bilinear demosaic, camera WB,
+    colour matrix when known, sRGB): (3, H, W) in [0, 1]."""
     stages = [("pack", BayerPack()), ("demosaic", Demosaic("bilinear")), ("wb", WhiteBalance())]
     if cam_to_srgb is not None:
         stages.append(("ccm", ColorMatrix()))
     pipe = Pipeline(stages + [("gamma", Gamma())], input_kind=DataKind.BAYER)
     meta = RawMeta(cfa=cfa, black_level=torch.zeros(2, 2), white_level=torch.tensor(1.0), wb_gains=wb_gains,
                    cam_to_srgb=cam_to_srgb)
-    return torch.round(pipe(mosaic, meta) * 255.0) / 255.0
+    return pipe(mosaic, meta)
+
+
+def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> torch.Tensor:
+    """The 8-bit RGB arm's input: ``render_rgb`` quantised to 8 bits."""
+    return torch.round(render_rgb(mosaic, cfa, wb_gains, cam_to_srgb) * 255.0) / 255.0
 
 
 class PairDataset(Dataset):
@@ -67,16 +73,21 @@ class PairDataset(Dataset):
         """New random crops and flips for a new epoch (call before iterating)."""
         self.epoch = int(epoch)
 
-    def generator(self, index: int) -> torch.Generator:
-        return torch.Generator().manual_seed(hash((self.seed, self.epoch, int(index))) & (2**63 - 1))
+    def generator(self, index: int, epoch: int | None = None) -> torch.Generator:
+        epoch = self.epoch if epoch is None else epoch
+        return torch.Generator().manual_seed(hash((self.seed, int(epoch), int(index))) & (2**63 - 1))
 
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
         raise NotImplementedError(f"{type(self).__name__} must implement load()")
 
     def __getitem__(self, index: int) -> dict:
+        return self.sample(index, self.epoch)
+
+    def sample(self, index: int, epoch: int) -> dict:
+        """The sample of pair ``index`` in ``epoch`` (what ``dataset[index]`` gives after set_epoch)."""
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} pairs")
-        generator = self.generator(index)
+        generator = self.generator(index, epoch)
         pair = self.load(index, generator)
         mosaic, target = self._crop(pair, generator)
         if self.input_format == "raw":

@@ -137,4 +137,4 @@ class SRRawDataset(PairDataset):
         mosaic = F.subtract_black_level(crop.bayer[None], crop.black_level, crop.white_level)
         return ZoomPair(mosaic=mosaic, cfa=crop.cfa, target=target, wb_gains=target_wb, cam_to_srgb=crop.cam_to_srgb,
                         info={"source": f"{pair['sequence']}/{pair['ids'][0]:05d}->{pair['ids'][1]:05d}",
-                              "pairs": "SR-RAW", "warp": torch.from_numpy(np.asarray(warp)).float()})
+                              "pairs": "SR-RAW", "target_white_balanced": False, "warp": torch.from_numpy(np.asarray(warp)).float()})

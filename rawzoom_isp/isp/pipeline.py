@@ -142,6 +142,17 @@ class Pipeline(nn.Module):
         return cls(stages + [("gamma", Gamma(gamma))])
 
 
+    @classmethod
+    def default(cls, scale: int = 4, weights: str = "default", **zoom_options) -> "Pipeline":
+        """The paper's graph: black -> pack -> learned zoom (shipped weights unless ``weights`` is a
+        checkpoint) -> white balance after the network, in gamma space. Output: display RGB, N x the
+        mosaic."""
+        from .zoom import LearnedZoom
+
+        return cls([("black", BlackLevel()), ("pack", BayerPack()),
+                    ("zoom", LearnedZoom(weights=weights, scale=scale, **zoom_options)), ("wb", WhiteBalance())])
+
+
 def _read_toml(path: str) -> dict:
     import tomllib
 

@@ -1,0 +1,88 @@
+"""The ZLLZ network (Zhang et al. 2019, ``net.py::SRResnet``), with width, depth and norm configurable
+so that small CPU models and the full model share one code path.
+
+input conv 9x9 -> PReLU; ``blocks`` residual blocks (conv 4x4 [TF "SAME": pad 1 before, 2 after],
+norm, PReLU, conv 3x3, norm, + input); conv 3x3 + norm; long skip; ``log2(zoom)`` up-convolution
+stages (conv 3x3 -> ``up_channels``, transposed conv 3x3 stride 2, PReLU); output conv 9x9, linear.
+Packed raw input (4 channels) is zoomed 2N x (log2 N + 1 stages): the output is N x the Bayer mosaic;
+the 8-bit RGB arm (3 channels at mosaic resolution) is zoomed N x. The norm is batch norm without
+scale ("batch", as the original) or none.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class CenteredBatchNorm(nn.BatchNorm2d):
+    """Batch norm with a learned shift and no scale (TF slim ``scale=False``, ``center=True``)."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, eps=1e-3, momentum=0.1, affine=False)
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        return super().forward(x) + self.bias[:, None, None]
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    return CenteredBatchNorm(channels) if kind == "batch" else nn.Identity()
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, width: int, norm: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 4, bias=False)
+        self.norm1 = _norm(norm, width)
+        self.act = nn.PReLU(width, init=0.0)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.norm2 = _norm(norm, width)
+
+    def forward(self, x):
+        y = self.act(self.norm1(self.conv1(F.pad(x, (1, 2, 1, 2)))))
+        return x + self.norm2(self.conv2(y))
+
+
+class ZoomNet(nn.Module):
+    """``forward(x)``: (B, in_channels, h, w) -> (B, 3, zoom h, zoom w)."""
+
+    def __init__(self, scale: int = 4, in_channels: int = 4, width: int = 64, blocks: int = 16,
+                 up_channels: int = 256, norm: str = "batch"):
+        super().__init__()
+        if in_channels not in (3, 4):
+            raise ValueError(f"in_channels must be 4 (packed raw) or 3 (RGB), got {in_channels}")
+        if norm not in ("batch", "none"):
+            raise ValueError(f"norm must be 'batch' or 'none', got {norm!r}")
+        self.zoom = 2 * scale if in_channels == 4 else scale
+        stages = math.log2(self.zoom)
+        if stages != int(stages):
+            raise ValueError(f"scale {scale} must be a power of two")
+        self.config = dict(scale=scale, in_channels=in_channels, width=width, blocks=blocks, up_channels=up_channels,
+                           norm=norm)
+        self.head = nn.Sequential(nn.Conv2d(in_channels, width, 9, padding=4), nn.PReLU(width, init=0.0))
+        self.body = nn.Sequential(*[_ResidualBlock(width, norm) for _ in range(blocks)])
+        self.body_out = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), _norm(norm, width))
+        ups, channels = [], width
+        for _ in range(int(stages)):
+            ups += [nn.Conv2d(channels, up_channels, 3, padding=1),
+                    nn.ConvTranspose2d(up_channels, up_channels, 3, stride=2, padding=1, output_padding=1),
+                    nn.PReLU(up_channels, init=0.0)]
+            channels = up_channels
+        self.up = nn.Sequential(*ups)
+        self.tail = nn.Conv2d(channels, 3, 9, padding=4)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    @property
+    def in_channels(self) -> int:
+        return self.config["in_channels"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        head = self.head(x)
+        return self.tail(self.up(head + self.body_out(self.body(head))))

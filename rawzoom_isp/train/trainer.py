@@ -1,0 +1,183 @@
+"""The training loop: any pair source, L1 / CoBi / contextual loss, Adam with the original's
+decaying learning rate lr * decay^(step / decay_steps), atomic checkpoints, exact resume, metrics
+as JSONL and CSV, tqdm progress, DistributedDataParallel under torchrun.
+
+Samples are a deterministic stream: global position g = (step * world + rank) * batch + j takes pair
+perm_epoch[g mod n] of epoch g div n (perm seeded by the data seed), so an interrupted run resumed
+from its last checkpoint continues exactly as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ..align import shift_tolerant_crop
+from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs
+from ..errors import ConfigError
+from ..loss import CoBiLoss
+from ..models.checkpoint import read_checkpoint, save_checkpoint
+from ..models.zoomnet import ZoomNet
+from .config import load_config
+
+WB_GAMMA = 2.2
+
+
+def build_dataset(data: dict, *, files=None, patch="config"):
+    """The pair source a [data] section describes (``files``/``patch`` override it)."""
+    common = dict(scale=data["scale"], patch=data["patch"] if patch == "config" else patch, flips=data["flips"],
+                  input_format=data["input"], seed=data["seed"], target_margin=data["target_margin"])
+    source = files if files is not None else (data["files"] or data["root"])
+    if data["source"] == "synthetic":
+        return SyntheticPairs(data["root"], method=data["method"], noise=data["noise"], **common)
+    if data["source"] == "emulated":
+        return EmulatedRawPairs(source, reference=data["reference"], noise_match=data["noise_match"], **common)
+    return SRRawDataset(data["root"], split=data["split"], **common)
+
+
+def build_loss(loss: dict, scale: int):
+    """(output, target) -> scalar loss for the [loss] section."""
+    if loss["type"] == "l1":
+        tolerance = loss["tolerance"]
+
+        def l1(output, target):
+            if tolerance:
+                target, _ = shift_tolerant_crop(output, target, tolerance)
+            return F.l1_loss(output, target)
+
+        return l1
+    options = {k: loss[k] for k in ("patch_size", "patch_stride", "vgg_weight", "sample", "backend")}
+    spatial = 0.0 if loss["type"] == "contextual" else loss["spatial_weight"]
+    return CoBiLoss(scale=scale, tolerance=loss["tolerance"], spatial_weight=spatial, **options)
+
+
+def remove_white_balance(target: torch.Tensor, gains: torch.Tensor, balanced) -> torch.Tensor:
+    """target / gains^(1/2.2) for the images whose target includes the camera white balance (the
+    network learns un-balanced output; WB is applied after it, in gamma space, as the paper does)."""
+    flags = torch.as_tensor(balanced, dtype=torch.bool).reshape(-1, 1, 1, 1)
+    divided = target / gains[:, :, None, None] ** (1.0 / WB_GAMMA)
+    return torch.where(flags, divided, target)
+
+
+def _distributed() -> tuple[int, int, torch.device | None]:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, None
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cuda", local) if backend == "nccl" else torch.device("cpu")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def _batch(dataset, step: int, batch_size: int, rank: int, world: int, seed: int) -> dict:
+    n = len(dataset)
+    samples = []
+    for j in range(batch_size):
+        position = (step * world + rank) * batch_size + j
+        epoch, offset = divmod(position, n)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        samples.append(dataset.sample(int(order[offset]), epoch))
+    return torch.utils.data.default_collate(samples)
+
+
+class _MetricsLog:
+    """metrics.jsonl and metrics.csv in the run folder; on resume, rows past the checkpoint (logged
+    by the interrupted run) are dropped so that each step appears once."""
+
+    FIELDS = ("step", "loss", "lr", "seconds")
+
+    def __init__(self, out: str, resume_step: int | None):
+        self.jsonl, self.csv = os.path.join(out, "metrics.jsonl"), os.path.join(out, "metrics.csv")
+        rows = []
+        if resume_step is not None and os.path.exists(self.jsonl):
+            with open(self.jsonl) as fh:
+                rows = [r for r in map(json.loads, filter(str.strip, fh)) if r["step"] <= resume_step]
+        with open(self.jsonl, "w") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in rows)
+        with open(self.csv, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(self.FIELDS)
+            writer.writerows([r[k] for k in self.FIELDS] for r in rows)
+
+    def write(self, row: dict) -> None:
+        with open(self.jsonl, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        with open(self.csv, "a", newline="") as fh:
+            csv.writer(fh).writerow([row[k] for k in self.FIELDS])
+
+
+def train(config, *, resume: bool = False, init: str | None = None, progress: bool = True) -> str:
+    """Train as ``config`` (dict or TOML path) says; returns the final checkpoint's path.
+    ``resume``: continue from ``<out>/last.pt``; ``init``: start from a checkpoint's weights (fine-tune)."""
+    cfg = load_config(config)
+    rank, world, dist_device = _distributed()
+    device = dist_device or torch.device(
+        cfg["train"]["device"] if cfg["train"]["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    data, optim, out = cfg["data"], cfg["optim"], cfg["train"]["out"]
+    os.makedirs(out, exist_ok=True)
+    dataset = build_dataset(data)
+    torch.manual_seed(cfg["train"]["seed"])
+    model = ZoomNet(scale=data["scale"], in_channels=4 if data["input"] == "raw" else 3, **cfg["model"])
+    if init:
+        checkpoint = read_checkpoint(init)
+        if checkpoint["config"] != model.config:
+            raise ConfigError(f"{init}: its network {checkpoint['config']} differs from [model] {model.config}")
+        model.load_state_dict(checkpoint["model"])
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=optim["lr"])
+    step, last = 0, os.path.join(out, "last.pt")
+    if resume and os.path.isfile(last):
+        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step = int(checkpoint["step"])
+    loss_fn = build_loss(cfg["loss"], data["scale"])
+    if isinstance(loss_fn, torch.nn.Module):
+        loss_fn.to(device)
+    network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    metrics = _MetricsLog(out, step if resume else None) if rank == 0 else None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=optim["steps"], initial=step, desc="train", disable=not progress or rank != 0)
+    started = time.time()
+    while step < optim["steps"]:
+        lr = lr_at(step, optim["lr"], optim["decay"], optim["decay_steps"])
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = _batch(dataset, step, optim["batch_size"], rank, world, data["seed"])
+        target = remove_white_balance(batch["target"], batch["wb_gains"], batch["target_white_balanced"]).to(device)
+        network.train()
+        loss = loss_fn(network(batch["input"].to(device)), target)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"loss became {loss_value} at step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        if rank == 0:
+            if step % cfg["train"]["log_every"] == 0 or step == optim["steps"]:
+                metrics.write({"step": step, "loss": loss_value, "lr": lr, "seconds": round(time.time() - started, 3)})
+                bar.set_postfix(loss=f"{loss_value:.4f}")
+            if step % cfg["train"]["checkpoint_every"] == 0 or step == optim["steps"]:
+                save_checkpoint(last, model, optimizer=optimizer.state_dict(), step=step, train_config=cfg)
+    bar.close()
+    final = os.path.join(out, "model.pt")
+    if rank == 0:
+        save_checkpoint(final, model, step=step, train_config=cfg)
+    if world > 1:
+        dist.barrier()
+    return final
+
+
+def lr_at(step: int, lr: float, decay: float, decay_steps: int) -> float:
+    """The original's schedule (TF exponential_decay, not staircase): lr * decay^(step / decay_steps)."""
+    return lr * decay ** (step / decay_steps)
