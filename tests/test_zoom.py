@@ -76,6 +76,26 @@ def test_pipeline_default_with_a_checkpoint_and_config_round_trip(tiny_checkpoin
         rz.Pipeline.default(weights=str(tmp_path / "absent.pt"))
 
 
+def test_linear_output_pipeline_renders_with_the_raws_colour(tmp_path):
+    path = tmp_path / "linear.pt"
+    torch.manual_seed(2)
+    save_checkpoint(path, ZoomNet(scale=4, output="linear", **TINY).eval())
+    pipe = rz.Pipeline.default(weights=str(path))
+    assert pipe.names == ["black", "pack", "zoom", "wb", "ccm", "gamma"]
+    raw = rz.read_raw(SAMPLE).crop(0, 0, 32, 32)
+    linear = pipe(raw, stop="zoom")
+    expected = rz.data.render_camera_rgb(linear[None], raw.wb_gains[None], raw.cam_to_srgb[None], "srgb")[0]
+    torch.testing.assert_close(pipe(raw), expected)
+
+
+def test_srgb_target_render_matches_the_classical_pipeline():
+    raw = rz.read_raw(SAMPLE).crop(64, 64, 64, 96)
+    classical = rz.Pipeline.classical(demosaic="malvar2004")
+    linear = classical(raw, stop="demosaic")
+    rendered = rz.data.render_camera_rgb(linear[None], raw.wb_gains[None], raw.cam_to_srgb[None], "srgb")[0]
+    torch.testing.assert_close(rendered, classical(raw))
+
+
 def test_lr_schedule_is_the_originals():
     assert lr_at(0, 1e-4, 0.05, 20000) == pytest.approx(1e-4)
     assert lr_at(20000, 1e-4, 0.05, 20000) == pytest.approx(5e-6)
@@ -112,15 +132,16 @@ def test_config_errors():
     assert load_config({"data": {"source": "rgb", "root": "x"}})["data"]["input"] == "rgb"
 
 
-def test_training_writes_metrics_checkpoints_and_learns(tmp_path):
-    final = train(_config(tmp_path, steps=30, optim={"steps": 30}), progress=False)
+@pytest.mark.parametrize("output", ["display", "linear"])
+def test_training_writes_metrics_checkpoints_and_learns(tmp_path, output):
+    final = train(_config(tmp_path, steps=30, model={"output": output}), progress=False)
     run = tmp_path / "run"
     lines = (run / "metrics.csv").read_text().splitlines()
     assert lines[0] == "step,loss,lr,seconds" and len(lines) == 11
     losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0]
     model = load_model(final)
-    assert model.config["width"] == 8 and (run / "last.pt").exists()
+    assert model.config["width"] == 8 and model.config["output"] == output and (run / "last.pt").exists()
     assert not [p for p in os.listdir(run) if ".part" in p]  # atomic writes leave no temporaries
 
 

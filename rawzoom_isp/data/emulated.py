@@ -123,4 +123,5 @@ class EmulatedRawPairs(PairDataset):
                                generator)
             low = F.unpack_bayer(packed, raw.cfa)[0].clamp(0, 1)
         return ZoomPair(mosaic=low, cfa=raw.cfa, target=target.float(), wb_gains=raw.wb_gains, cam_to_srgb=raw.cam_to_srgb,
-                        info={"source": os.path.basename(self.files[index]), "pairs": "emulated", "target_white_balanced": True})
+                        info={"source": os.path.basename(self.files[index]), "pairs": "emulated", "target_white_balanced": True,
+                              "render": "srgb"})

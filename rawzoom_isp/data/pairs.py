@@ -11,6 +11,7 @@ gains and the colour matrix (identity, with ``has_color_matrix`` False, when the
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 
 import torch
@@ -19,7 +20,7 @@ from torch.utils.data import Dataset
 from ..isp import functional as F
 from ..isp.kinds import DataKind
 from ..isp.pipeline import Pipeline
-from ..isp.stages import BayerPack, ColorMatrix, Demosaic, Gamma, WhiteBalance
+from ..isp.stages import BayerPack, ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
 from ..raw.image import RawMeta
 
 INPUT_FORMATS = ("raw", "rgb")
@@ -29,7 +30,8 @@ INPUT_FORMATS = ("raw", "rgb")
 class ZoomPair:
     """An LR mosaic (1, H, W) in [0, 1] (linear, not white-balanced) and its target (3, N H, N W)
     (+ 2 * target_margin when the source leaves room for a shift-tolerant loss). ``info`` says,
-    among others, whether the target includes the camera white balance ("target_white_balanced")."""
+    among others, whether the target includes the camera white balance ("target_white_balanced") and,
+    where known, how it was rendered from linear camera RGB ("render", a key of TARGET_RENDERS)."""
 
     mosaic: torch.Tensor
     cfa: str
@@ -56,7 +58,27 @@ def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_s
     return torch.round(render_rgb(mosaic, cfa, wb_gains, cam_to_srgb) * 255.0) / 255.0
 
 
-class PairDataset(Dataset):
+# How a source's target was rendered from linear camera RGB: the gamma (and tone curve) after the
+# camera's white balance and colour matrix. A network with linear output is trained through it.
+TARGET_RENDERS = {"srgb": ("srgb", 2.2, False), "brooks": ("power", 2.2, True), "paper": ("power", 2.22, False)}
+
+
+def render_camera_rgb(linear: torch.Tensor, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor, render: str) -> torch.Tensor:
+    """Linear camera RGB (B, 3, H, W) before white balance -> the target's display RGB, with the
+    classical stages (WB -> colour matrix -> gamma [-> tone curve]) and per-image metadata (B, 3),
+    (B, 3, 3); differentiable."""
+    if render not in TARGET_RENDERS:
+        raise ValueError(f"unknown target render {render!r}; known: {', '.join(TARGET_RENDERS)}")
+    curve, gamma, tone = TARGET_RENDERS[render]
+    stages = [("wb", WhiteBalance()), ("ccm", ColorMatrix()), ("gamma", Gamma(curve, gamma))]
+    if tone:
+        stages.append(("tone", ToneMap()))
+    meta = RawMeta(cfa="RGGB", black_level=torch.zeros(len(linear), 2, 2), white_level=torch.ones(len(linear)),
+                   wb_gains=wb_gains, cam_to_srgb=cam_to_srgb)
+    return Pipeline(stages, input_kind=DataKind.LINEAR_RGB)(linear, meta)
+
+
+class PairDataset(Dataset, abc.ABC):
     """Base class: subclasses implement ``__len__`` (number of pairs) and ``load(index, generator)``."""
 
     def __init__(self, scale: int = 4, patch: int | None = 64, input_format: str = "raw", flips: bool = True,
@@ -77,8 +99,13 @@ class PairDataset(Dataset):
         epoch = self.epoch if epoch is None else epoch
         return torch.Generator().manual_seed(hash((self.seed, int(epoch), int(index))) & (2**63 - 1))
 
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """The number of pairs."""
+
+    @abc.abstractmethod
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
-        raise NotImplementedError(f"{type(self).__name__} must implement load()")
+        """Pair ``index``, using ``generator`` for any randomness (window choice, noise)."""
 
     def __getitem__(self, index: int) -> dict:
         return self.sample(index, self.epoch)

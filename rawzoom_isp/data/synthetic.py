@@ -82,4 +82,5 @@ class SyntheticPairs(PairDataset):
             low = subpixel_shift(low, dy, dx)
         mosaic, meta = unprocess(low.clamp(0, 1), cfa=self.cfa, method=self.method, noise=self.noise, generator=generator)
         return ZoomPair(mosaic=mosaic[0], cfa=self.cfa, target=target, wb_gains=(meta.wb_gains * meta.brightness[:, None])[0],
-                        cam_to_srgb=meta.cam_to_srgb[0], info={"source": source, "pairs": "synthetic", "target_white_balanced": True})
+                        cam_to_srgb=meta.cam_to_srgb[0], info={"source": source, "pairs": "synthetic", "target_white_balanced": True,
+                              "render": self.method})

@@ -16,7 +16,7 @@ import torch
 
 from ..align import shift_tolerant_crop
 from ..atomic import atomic_path
-from ..data import render_rgb, render_rgb8
+from ..data import render_camera_rgb, render_rgb, render_rgb8
 from ..imageio import write_image
 from ..isp import functional as F
 from ..isp.zoom import receptive_radius, run_tiled
@@ -38,14 +38,19 @@ def _pieces(sample: dict):
 
 
 def predict(model, sample: dict, tile: int = 192) -> torch.Tensor:
-    """A model's zoomed, white-balanced output for a raw-input sample (RGB models get the 8-bit
-    render of the same LR view)."""
+    """A model's zoomed output for a raw-input sample, rendered like the target: white balance in
+    gamma space for display-output networks, the target's render (WB, colour matrix, gamma) for
+    linear-output ones. RGB models get the 8-bit render of the same LR view."""
     mosaic, cfa, gains, ccm, _ = _pieces(sample)
     x = sample["input"] if model.in_channels == 4 else render_rgb8(mosaic, cfa, gains, ccm)
     overlap = receptive_radius(model.config)
     with torch.no_grad():
-        out = run_tiled(model, x[None], model.zoom, max(tile, 2 * overlap + 16), overlap)[0]
-    return (out * gains[:, None, None] ** (1 / WB_GAMMA)).clamp(0, 1)
+        out = run_tiled(model, x[None], model.zoom, max(tile, 2 * overlap + 16), overlap)
+        if model.config["output"] == "linear":
+            if "render" not in sample:
+                raise ValueError("a network with linear output needs pairs whose target render is known")
+            return render_camera_rgb(out, gains[None], (torch.eye(3) if ccm is None else ccm)[None], sample["render"])[0]
+    return (out[0] * gains[:, None, None] ** (1 / WB_GAMMA)).clamp(0, 1)
 
 
 def bicubic(sample: dict) -> torch.Tensor:
@@ -66,11 +71,12 @@ def evaluate(models: dict[str, str], dataset, out: str | None = None, tolerance:
     """Score each ``{name: checkpoint path}`` and bicubic on every pair of ``dataset`` (a raw-input
     pair source with patch=None); write results.md/.csv/.json and figure.png to ``out``."""
     nets = {name: load_model(path) for name, path in models.items()}
-    per_image = []
+    per_image, kinds = [], set()
     figure = None
     for index in range(len(dataset)):
         sample = dataset.sample(index, 0)
         target = _pieces(sample)[4]
+        kinds.add(str(sample.get("pairs")))
         outputs = {"bicubic": bicubic(sample)}
         outputs.update({name: predict(net, sample) for name, net in nets.items()})
         for method, image in outputs.items():
@@ -89,7 +95,7 @@ def evaluate(models: dict[str, str], dataset, out: str | None = None, tolerance:
                         "lpips": (sum(lp) / len(lp)) if len(lp) == len(rows) else None})
     _, reason = lpips_model()
     result = {"tolerance_px": tolerance, "lpips_note": reason, "summary": summary, "per_image": per_image,
-              "pairs": sorted({str(dataset.sample(i, 0).get("pairs")) for i in range(min(1, len(dataset)))})}
+              "pairs": sorted(kinds)}
     if out:
         write_reports(result, out)
         if figure is not None:

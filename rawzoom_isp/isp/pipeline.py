@@ -144,13 +144,17 @@ class Pipeline(nn.Module):
 
     @classmethod
     def default(cls, scale: int = 4, weights: str = "default", **zoom_options) -> "Pipeline":
-        """The paper's graph: black -> pack -> learned zoom (shipped weights unless ``weights`` is a
-        checkpoint) -> white balance after the network, in gamma space. Output: display RGB, N x the
-        mosaic."""
+        """The learned-zoom graph: black -> pack -> learned zoom (shipped weights unless ``weights`` is
+        a checkpoint) -> white balance; then, for a network with linear output, colour matrix and sRGB
+        gamma (for a display-output network, as the paper, WB works in gamma space). Output: display
+        RGB, N x the mosaic."""
         from .zoom import LearnedZoom
 
-        return cls([("black", BlackLevel()), ("pack", BayerPack()),
-                    ("zoom", LearnedZoom(weights=weights, scale=scale, **zoom_options)), ("wb", WhiteBalance())])
+        zoom = LearnedZoom(weights=weights, scale=scale, **zoom_options)
+        stages = [("black", BlackLevel()), ("pack", BayerPack()), ("zoom", zoom), ("wb", WhiteBalance())]
+        if zoom.gives == DataKind.LINEAR_RGB:
+            stages += [("ccm", ColorMatrix()), ("gamma", Gamma())]
+        return cls(stages)
 
 
 def _read_toml(path: str) -> dict:

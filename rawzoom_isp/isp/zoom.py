@@ -45,8 +45,10 @@ def run_tiled(net: torch.nn.Module, x: torch.Tensor, zoom: int, tile: int, overl
 
 @register_stage("learned_zoom")
 class LearnedZoom(Stage):
-    """Packed raw (or, for an RGB-trained network, display RGB) -> display RGB zoomed N x the
-    mosaic. ``weights``: a checkpoint path, or "default" for the shipped weights of ``scale``.
+    """Packed raw (or, for an RGB-trained network, display RGB) -> RGB zoomed N x the mosaic: display
+    RGB before white balance, or linear camera RGB before white balance for a network trained with
+    linear output (see ``ZoomNet``). ``weights``: a checkpoint path, or "default" for the shipped
+    weights of ``scale``.
     Large inputs run in ``tile``-pixel tiles (input pixels) overlapping by ``overlap`` (default: the
     network's receptive radius, so tiled output equals untiled output)."""
 
@@ -60,6 +62,7 @@ class LearnedZoom(Stage):
         if self.net.config["scale"] != self.scale:
             raise ValueError(f"{weights}: the network zooms {self.net.config['scale']}x, not {self.scale}x")
         self.takes = frozenset({DataKind.PACKED if self.net.in_channels == 4 else DataKind.DISPLAY_RGB})
+        self.gives = DataKind.LINEAR_RGB if self.net.config["output"] == "linear" else DataKind.DISPLAY_RGB
         self.differentiable = True
 
     def forward(self, x, meta=None):

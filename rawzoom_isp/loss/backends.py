@@ -13,7 +13,7 @@ import torch
 
 from ..errors import ConfigError
 from .naive import naive_cobi
-from .op import fused_cobi
+from .op import fused_cobi, interpreting
 
 log = logging.getLogger(__name__)
 BACKENDS = ("naive", "chunked", "triton", "cuda")
@@ -25,7 +25,6 @@ TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
 def available_backends(device: torch.device) -> list[str]:
     """Backends that can run on ``device`` here."""
     from .cuda_ext import cuda_extension_available
-    from .triton_kernels import interpreting
 
     names = ["naive", "chunked"]
     if TRITON_INSTALLED and (device.type == "cuda" or interpreting()):

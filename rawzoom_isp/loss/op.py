@@ -10,6 +10,7 @@ back to the chunked backend for "blend" (logged once).
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 from torch import Tensor
@@ -20,6 +21,11 @@ log = logging.getLogger(__name__)
 NO_SPATIAL = "none"
 FUSED_KERNELS = ("triton", "cuda")
 _warned: set[str] = set()
+
+
+def interpreting() -> bool:
+    """Whether Triton kernels run in the CPU interpreter (TRITON_INTERPRET=1, for tests)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
 def _options(kind, distance, h, eps, spatial_weight, spatial):
@@ -38,8 +44,6 @@ def _fused_kernel(kernel: str, device: torch.device, spatial: str) -> str:
                         "spatial=None and 'distance'); same function, more time")
         return "chunked"
     if device.type == "cpu":
-        from .triton_kernels import interpreting
-
         return "triton" if kernel == "triton" and interpreting() else "chunked"
     return kernel
 

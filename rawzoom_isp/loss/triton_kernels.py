@@ -17,17 +17,11 @@ at least 16, zero-padded). Images run on the grid's last axis.
 """
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
-LOG2E = 1.4426950408889634
-
-
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+from .op import interpreting
 
 
 @triton.jit
@@ -62,14 +56,17 @@ def _distance_tile(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, rows, cols, M, 
 
 
 @triton.jit
+def _image_operands(t_ptr, o_ptr, tn_ptr, on_ptr, M, N, C, AXIS: tl.constexpr):
+    """The image this program works on (grid axis ``AXIS``) and its operand pointers."""
+    image = tl.program_id(AXIS).to(tl.int64)
+    return image, t_ptr + image * M * C, o_ptr + image * N * C, tn_ptr + image * M, on_ptr + image * N
+
+
+@triton.jit
 def _row_min_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, argmin_ptr, M, N, C, spatial_weight,
                     COSINE: tl.constexpr, SPATIAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                     BLOCK_C: tl.constexpr, PRECISION: tl.constexpr):
-    image = tl.program_id(1).to(tl.int64)
-    t_ptr += image * M * C
-    o_ptr += image * N * C
-    tn_ptr += image * M
-    on_ptr += image * N
+    image, t_ptr, o_ptr, tn_ptr, on_ptr = _image_operands(t_ptr, o_ptr, tn_ptr, on_ptr, M, N, C, 1)
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     best = tl.full([BLOCK_M], float("inf"), dtype=tl.float32)
     arg = tl.zeros([BLOCK_M], dtype=tl.int32)
@@ -90,11 +87,7 @@ def _row_min_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, argmi
 def _row_logsum_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, logsum_ptr, M, N, C, spatial_weight,
                        h, eps, COSINE: tl.constexpr, SPATIAL: tl.constexpr, BLOCK_M: tl.constexpr,
                        BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, PRECISION: tl.constexpr):
-    image = tl.program_id(1).to(tl.int64)
-    t_ptr += image * M * C
-    o_ptr += image * N * C
-    tn_ptr += image * M
-    on_ptr += image * N
+    image, t_ptr, o_ptr, tn_ptr, on_ptr = _image_operands(t_ptr, o_ptr, tn_ptr, on_ptr, M, N, C, 1)
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     mask = rows < M
     m = tl.load(min_ptr + image * M + rows, mask=mask, other=0.0)
@@ -114,11 +107,7 @@ def _row_logsum_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, lo
 def _col_max_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, logsum_ptr, best_ptr, arg_ptr, M, N, C,
                     spatial_weight, h, eps, COSINE: tl.constexpr, SPATIAL: tl.constexpr, BLOCK_M: tl.constexpr,
                     BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, PRECISION: tl.constexpr):
-    image = tl.program_id(1).to(tl.int64)
-    t_ptr += image * M * C
-    o_ptr += image * N * C
-    tn_ptr += image * M
-    on_ptr += image * N
+    image, t_ptr, o_ptr, tn_ptr, on_ptr = _image_operands(t_ptr, o_ptr, tn_ptr, on_ptr, M, N, C, 1)
     cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     best = tl.full([BLOCK_N], float("-inf"), dtype=tl.float32)
     arg = tl.zeros([BLOCK_N], dtype=tl.int32)
@@ -144,11 +133,7 @@ def _col_max_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, logsu
 def _col_min_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, best_ptr, arg_ptr, M, N, C, spatial_weight,
                     COSINE: tl.constexpr, SPATIAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                     BLOCK_C: tl.constexpr, PRECISION: tl.constexpr):
-    image = tl.program_id(1).to(tl.int64)
-    t_ptr += image * M * C
-    o_ptr += image * N * C
-    tn_ptr += image * M
-    on_ptr += image * N
+    image, t_ptr, o_ptr, tn_ptr, on_ptr = _image_operands(t_ptr, o_ptr, tn_ptr, on_ptr, M, N, C, 1)
     cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     best = tl.full([BLOCK_N], float("inf"), dtype=tl.float32)
     arg = tl.zeros([BLOCK_N], dtype=tl.int32)
@@ -183,11 +168,7 @@ def _grad_rows_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, log
                       dt_ptr, through_min_ptr, M, N, C, spatial_weight, h, eps, COSINE: tl.constexpr,
                       SPATIAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr,
                       BLOCK_CO: tl.constexpr, PRECISION: tl.constexpr):
-    image = tl.program_id(2).to(tl.int64)
-    t_ptr += image * M * C
-    o_ptr += image * N * C
-    tn_ptr += image * M
-    on_ptr += image * N
+    image, t_ptr, o_ptr, tn_ptr, on_ptr = _image_operands(t_ptr, o_ptr, tn_ptr, on_ptr, M, N, C, 2)
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_mask = rows < M
     co = tl.program_id(1) * BLOCK_CO + tl.arange(0, BLOCK_CO)
@@ -225,11 +206,7 @@ def _grad_cols_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, log
                       do_ptr, M, N, C, spatial_weight, h, eps, COSINE: tl.constexpr, SPATIAL: tl.constexpr,
                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_CO: tl.constexpr,
                       PRECISION: tl.constexpr):
-    image = tl.program_id(2).to(tl.int64)
-    t_ptr += image * M * C
-    o_ptr += image * N * C
-    tn_ptr += image * M
-    on_ptr += image * N
+    image, t_ptr, o_ptr, tn_ptr, on_ptr = _image_operands(t_ptr, o_ptr, tn_ptr, on_ptr, M, N, C, 2)
     cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     col_mask = cols < N
     co = tl.program_id(1) * BLOCK_CO + tl.arange(0, BLOCK_CO)

@@ -7,6 +7,15 @@ stages (conv 3x3 -> ``up_channels``, transposed conv 3x3 stride 2, PReLU); outpu
 Packed raw input (4 channels) is zoomed 2N x (log2 N + 1 stages): the output is N x the Bayer mosaic;
 the 8-bit RGB arm (3 channels at mosaic resolution) is zoomed N x. The norm is batch norm without
 scale ("batch", as the original) or none.
+
+``output`` says what the network was trained to produce: "display" (the paper: camera-rendered RGB,
+white balance applied after the network in gamma space) or "linear" (linear camera RGB before white
+balance: the classical stages WB -> colour matrix -> gamma render it from the raw's metadata, so the
+network need not learn each camera's colour). It does not change the layers.
+
+``skip="bicubic"`` makes the network residual: it adds its output to the classical zoom of its input
+(packed raw: bilinear demosaic, then bicubic N x; RGB: bicubic N x), and its last layer starts at
+zero, so training starts from the bicubic baseline and learns what improves on it.
 """
 from __future__ import annotations
 
@@ -15,6 +24,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..isp.functional import demosaic_bilinear, unpack_bayer
 
 
 class CenteredBatchNorm(nn.BatchNorm2d):
@@ -50,18 +61,22 @@ class ZoomNet(nn.Module):
     """``forward(x)``: (B, in_channels, h, w) -> (B, 3, zoom h, zoom w)."""
 
     def __init__(self, scale: int = 4, in_channels: int = 4, width: int = 64, blocks: int = 16,
-                 up_channels: int = 256, norm: str = "batch"):
+                 up_channels: int = 256, norm: str = "batch", output: str = "display", skip: str = "none"):
         super().__init__()
         if in_channels not in (3, 4):
             raise ValueError(f"in_channels must be 4 (packed raw) or 3 (RGB), got {in_channels}")
         if norm not in ("batch", "none"):
             raise ValueError(f"norm must be 'batch' or 'none', got {norm!r}")
+        if output not in ("display", "linear"):
+            raise ValueError(f"output must be 'display' or 'linear', got {output!r}")
+        if skip not in ("none", "bicubic"):
+            raise ValueError(f"skip must be 'none' or 'bicubic', got {skip!r}")
         self.zoom = 2 * scale if in_channels == 4 else scale
         stages = math.log2(self.zoom)
         if stages != int(stages):
             raise ValueError(f"scale {scale} must be a power of two")
         self.config = dict(scale=scale, in_channels=in_channels, width=width, blocks=blocks, up_channels=up_channels,
-                           norm=norm)
+                           norm=norm, output=output, skip=skip)
         self.head = nn.Sequential(nn.Conv2d(in_channels, width, 9, padding=4), nn.PReLU(width, init=0.0))
         self.body = nn.Sequential(*[_ResidualBlock(width, norm) for _ in range(blocks)])
         self.body_out = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), _norm(norm, width))
@@ -78,6 +93,8 @@ class ZoomNet(nn.Module):
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
+        if skip == "bicubic":
+            nn.init.zeros_(self.tail.weight)
 
     @property
     def in_channels(self) -> int:
@@ -85,4 +102,15 @@ class ZoomNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.head(x)
-        return self.tail(self.up(head + self.body_out(self.body(head))))
+        out = self.tail(self.up(head + self.body_out(self.body(head))))
+        if self.config["skip"] == "bicubic":
+            out = out + self.classical_zoom(x)
+        return out
+
+    def classical_zoom(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual's base: packed [R, Gr, Gb, B] -> bilinear demosaic (as RGGB) -> bicubic; or RGB
+        -> bicubic; N x the mosaic either way."""
+        if x.shape[1] == 4:
+            x = demosaic_bilinear(unpack_bayer(x, "RGGB"), "RGGB")
+        factor = self.zoom // 2 if self.in_channels == 4 else self.zoom
+        return F.interpolate(x, scale_factor=factor, mode="bicubic", align_corners=False)

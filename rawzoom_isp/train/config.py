@@ -26,7 +26,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 0,
         "workers": 0,
     },
-    "model": {"width": 32, "blocks": 4, "up_channels": 64, "norm": "batch"},
+    "model": {"width": 32, "blocks": 4, "up_channels": 64, "norm": "batch", "output": "display",
+              "skip": "none"},
     "loss": {
         "type": "l1",  # l1 | cobi | contextual
         "tolerance": 0,  # the target is larger by this many px per side: shift-tolerant loss

@@ -19,7 +19,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..align import shift_tolerant_crop
-from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs
+from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs, render_camera_rgb
 from ..errors import ConfigError
 from ..loss import CoBiLoss
 from ..models.checkpoint import read_checkpoint, save_checkpoint
@@ -63,6 +63,14 @@ def remove_white_balance(target: torch.Tensor, gains: torch.Tensor, balanced) ->
     flags = torch.as_tensor(balanced, dtype=torch.bool).reshape(-1, 1, 1, 1)
     divided = target / gains[:, :, None, None] ** (1.0 / WB_GAMMA)
     return torch.where(flags, divided, target)
+
+
+def _render_of(batch: dict) -> str:
+    renders = set(batch.get("render", []))
+    if len(renders) != 1:
+        raise ConfigError("[model] output = 'linear' needs pairs whose target render is known (emulated or "
+                          "synthetic sources); use output = 'display' for SR-RAW")
+    return renders.pop()
 
 
 def _distributed() -> tuple[int, int, torch.device | None]:
@@ -152,9 +160,15 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = _batch(dataset, step, optim["batch_size"], rank, world, data["seed"])
-        target = remove_white_balance(batch["target"], batch["wb_gains"], batch["target_white_balanced"]).to(device)
         network.train()
-        loss = loss_fn(network(batch["input"].to(device)), target)
+        output = network(batch["input"].to(device))
+        if model.config["output"] == "linear":
+            output = render_camera_rgb(output, batch["wb_gains"].to(device), batch["cam_to_srgb"].to(device),
+                                       _render_of(batch))
+            target = batch["target"].to(device)
+        else:
+            target = remove_white_balance(batch["target"], batch["wb_gains"], batch["target_white_balanced"]).to(device)
+        loss = loss_fn(output, target)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"loss became {loss_value} at step {step}")
