@@ -11,6 +11,7 @@ from ..isp import functional as F
 from ..synth.unprocess import unprocess
 from .pairs import PairDataset, ZoomPair
 
+CACHED_IMAGES = 16
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
@@ -52,13 +53,17 @@ class SyntheticPairs(PairDataset):
         super().__init__(scale=scale, **crop_options)
         self.files = list_files(root, IMAGE_EXTENSIONS)
         self.method, self.noise, self.blur_sigma, self.misalign, self.cfa = method, noise, blur_sigma, misalign, cfa
+        self._images: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.files)
 
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
-        image = read_image(self.files[index])
-        return self.from_image(image, generator, source=os.path.basename(self.files[index]))
+        if index not in self._images:  # decoded images kept, the oldest dropped past CACHED_IMAGES
+            if len(self._images) >= CACHED_IMAGES:
+                self._images.pop(next(iter(self._images)))
+            self._images[index] = read_image(self.files[index])
+        return self.from_image(self._images[index], generator, source=os.path.basename(self.files[index]))
 
     def from_image(self, image: torch.Tensor, generator: torch.Generator, source: str = "") -> ZoomPair:
         n, margin = self.scale, self.target_margin

@@ -14,8 +14,9 @@ balance: the classical stages WB -> colour matrix -> gamma render it from the ra
 network need not learn each camera's colour). It does not change the layers.
 
 ``skip="bicubic"`` makes the network residual: it adds its output to the classical zoom of its input
-(packed raw: bilinear demosaic, then bicubic N x; RGB: bicubic N x), and its last layer starts at
-zero, so training starts from the bicubic baseline and learns what improves on it.
+(packed raw: bilinear demosaic, then bicubic N x, linear camera RGB; RGB: bicubic N x, display RGB,
+so only with output="display"), and its last layer starts at zero, so training starts from the
+bicubic baseline and learns what improves on it.
 """
 from __future__ import annotations
 
@@ -71,6 +72,9 @@ class ZoomNet(nn.Module):
             raise ValueError(f"output must be 'display' or 'linear', got {output!r}")
         if skip not in ("none", "bicubic"):
             raise ValueError(f"skip must be 'none' or 'bicubic', got {skip!r}")
+        if skip == "bicubic" and in_channels == 3 and output == "linear":
+            raise ValueError("skip='bicubic' adds the zoomed input to the output: an RGB (display) input needs "
+                             "output='display'")
         self.zoom = 2 * scale if in_channels == 4 else scale
         stages = math.log2(self.zoom)
         if stages != int(stages):
