@@ -15,5 +15,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BayerPack", "BayerUnpack", "BlackLevel", "ColorMatrix", "DataKind", "Demosaic", "Gamma", "Pipeline", "RawImage",
-    "RawMeta", "Resize", "Stage", "ToneMap", "WhiteBalance", "errors", "read_raw", "register_stage", "write_dng",
+    "RawMeta", "Resize", "Stage", "ToneMap", "WhiteBalance", "data", "errors", "loss", "read_raw", "register_stage",
+    "synth", "write_dng",
 ]

@@ -10,7 +10,6 @@ import textwrap
 import pytest
 import torch
 
-import rawzoom_isp as rz
 from rawzoom_isp.errors import ConfigError, ShapeError
 from rawzoom_isp.loss import cobi, contextual
 

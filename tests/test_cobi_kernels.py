@@ -1,10 +1,8 @@
 """The fused CoBi kernels and the registered op: Triton (interpreted here) against the naive
 reference, ahead-of-time compilation for Hopper, opcheck, torch.compile, and GPU-only checks."""
-import inspect
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap

@@ -9,7 +9,7 @@ import torch
 import rawzoom_isp as rz
 from rawzoom_isp.errors import CorruptRawError, RawFileError, RawShapeError, RawZoomError, UnsupportedRawError
 
-from conftest import RAW_DIR, SAMPLE, shared_file
+from conftest import SAMPLE, shared_file
 
 # The table of ../shared/data/raw/MANIFEST.md: file, CFA, visible (H, W), black per position,
 # white, WB (R, G, B normalised to G), focal length (mm), make, model.

@@ -1,8 +1,6 @@
 """Synthetic raw: unprocessing round trips, the paper's syn-raw, noise statistics and estimation,
 the `rawzoom synth` command."""
-import math
 
-import numpy as np
 import pytest
 import torch
 

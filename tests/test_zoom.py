@@ -18,7 +18,7 @@ from rawzoom_isp.isp.zoom import receptive_radius, run_tiled
 from rawzoom_isp.models import ZoomNet, default_weights, load_model, save_checkpoint
 from rawzoom_isp.train import load_config, lr_at, train
 
-from conftest import REPO, SAMPLE, shared_file
+from conftest import SAMPLE, shared_file
 
 TINY = dict(width=8, blocks=2, up_channels=8)
 

@@ -17,7 +17,6 @@ import torch
 from ..align import shift_tolerant_crop
 from ..atomic import atomic_path
 from ..data import render_camera_rgb, render_rgb, render_rgb8
-from ..imageio import write_image
 from ..isp import functional as F
 from ..isp.zoom import receptive_radius, run_tiled
 from ..models.checkpoint import load_model
