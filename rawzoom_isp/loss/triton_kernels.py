@@ -63,6 +63,17 @@ def _image_operands(t_ptr, o_ptr, tn_ptr, on_ptr, M, N, C, AXIS: tl.constexpr):
 
 
 @triton.jit
+def _keep_better(best, arg, tile_best, tile_arg, offset, LOWER: tl.constexpr):
+    """Running arg-reduction over tiles: keep the tile's value where it is lower (or higher), with its
+    global index; ties keep the earlier tile, as torch does."""
+    if LOWER:
+        better = tile_best < best
+    else:
+        better = tile_best > best
+    return tl.where(better, tile_best, best), tl.where(better, tile_arg + offset, arg)
+
+
+@triton.jit
 def _row_min_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, argmin_ptr, M, N, C, spatial_weight,
                     COSINE: tl.constexpr, SPATIAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                     BLOCK_C: tl.constexpr, PRECISION: tl.constexpr):
@@ -75,9 +86,7 @@ def _row_min_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, argmi
         d = _distance_tile(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, rows, cols, M, N, C, spatial_weight,
                            COSINE, SPATIAL, BLOCK_M, BLOCK_N, BLOCK_C, PRECISION)
         tile_min, tile_arg = tl.min(d, axis=1, return_indices=True)
-        better = tile_min < best
-        best = tl.where(better, tile_min, best)
-        arg = tl.where(better, tile_arg + n0, arg)
+        best, arg = _keep_better(best, arg, tile_min, tile_arg, n0, True)
     mask = rows < M
     tl.store(min_ptr + image * M + rows, best, mask=mask)
     tl.store(argmin_ptr + image * M + rows, arg.to(tl.int64), mask=mask)
@@ -121,9 +130,7 @@ def _col_max_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, logsu
         log_cx = (1.0 - d / (m[:, None] + eps)) / h - logsum[:, None]
         log_cx = tl.where(row_mask[:, None], log_cx, float("-inf"))
         tile_max, tile_arg = tl.max(log_cx, axis=0, return_indices=True)
-        better = tile_max > best
-        best = tl.where(better, tile_max, best)
-        arg = tl.where(better, tile_arg + m0, arg)
+        best, arg = _keep_better(best, arg, tile_max, tile_arg, m0, False)
     mask = cols < N
     tl.store(best_ptr + image * N + cols, best, mask=mask)
     tl.store(arg_ptr + image * N + cols, arg.to(tl.int64), mask=mask)
@@ -143,9 +150,7 @@ def _col_min_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, best_ptr, arg_
                            COSINE, SPATIAL, BLOCK_M, BLOCK_N, BLOCK_C, PRECISION)
         d = tl.where((rows < M)[:, None], d, float("inf"))
         tile_min, tile_arg = tl.min(d, axis=0, return_indices=True)
-        better = tile_min < best
-        best = tl.where(better, tile_min, best)
-        arg = tl.where(better, tile_arg + m0, arg)
+        best, arg = _keep_better(best, arg, tile_min, tile_arg, m0, True)
     mask = cols < N
     tl.store(best_ptr + image * N + cols, best, mask=mask)
     tl.store(arg_ptr + image * N + cols, arg.to(tl.int64), mask=mask)
