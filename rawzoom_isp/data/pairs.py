@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from ..isp import functional as F
 from ..isp.kinds import DataKind
 from ..isp.pipeline import Pipeline
-from ..isp.stages import BayerPack, ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
+from ..isp.stages import ColorMatrix, Gamma, ToneMap, WhiteBalance
 from ..raw.image import RawMeta
 
 INPUT_FORMATS = ("raw", "rgb")
@@ -41,16 +41,18 @@ class ZoomPair:
     info: dict = field(default_factory=dict)
 
 
+def _normalised_meta(cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> RawMeta:
+    """Metadata of an already normalised mosaic or RGB (black 0, white 1); per-image or batched."""
+    batch = wb_gains.shape[:-1]
+    return RawMeta(cfa=cfa, black_level=torch.zeros(*batch, 2, 2), white_level=torch.ones(batch),
+                   wb_gains=wb_gains, cam_to_srgb=cam_to_srgb)
+
+
 def render_rgb(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> torch.Tensor:
-    """A normalised mosaic (1, H, W) rendered by the classical ISP (bilinear demosaic, camera WB,
-    colour matrix when known, sRGB): (3, H, W) in [0, 1]."""
-    stages = [("pack", BayerPack()), ("demosaic", Demosaic("bilinear")), ("wb", WhiteBalance())]
-    if cam_to_srgb is not None:
-        stages.append(("ccm", ColorMatrix()))
-    pipe = Pipeline(stages + [("gamma", Gamma())], input_kind=DataKind.BAYER)
-    meta = RawMeta(cfa=cfa, black_level=torch.zeros(2, 2), white_level=torch.tensor(1.0), wb_gains=wb_gains,
-                   cam_to_srgb=cam_to_srgb)
-    return pipe(mosaic, meta)
+    """A normalised mosaic (1, H, W) rendered by the classical pipeline from its packing stage on
+    (bilinear demosaic, camera WB, colour matrix when known, sRGB): (3, H, W) in [0, 1]."""
+    pipe = Pipeline.classical(demosaic="bilinear", color_matrix=cam_to_srgb is not None)
+    return pipe(mosaic, _normalised_meta(cfa, wb_gains, cam_to_srgb), start="pack")
 
 
 def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> torch.Tensor:
@@ -73,9 +75,7 @@ def render_camera_rgb(linear: torch.Tensor, wb_gains: torch.Tensor, cam_to_srgb:
     stages = [("wb", WhiteBalance()), ("ccm", ColorMatrix()), ("gamma", Gamma(curve, gamma))]
     if tone:
         stages.append(("tone", ToneMap()))
-    meta = RawMeta(cfa="RGGB", black_level=torch.zeros(len(linear), 2, 2), white_level=torch.ones(len(linear)),
-                   wb_gains=wb_gains, cam_to_srgb=cam_to_srgb)
-    return Pipeline(stages, input_kind=DataKind.LINEAR_RGB)(linear, meta)
+    return Pipeline(stages, input_kind=DataKind.LINEAR_RGB)(linear, _normalised_meta("RGGB", wb_gains, cam_to_srgb))
 
 
 class PairDataset(Dataset, abc.ABC):

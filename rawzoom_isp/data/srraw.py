@@ -26,7 +26,6 @@ from .emulated import RAW_EXTENSIONS
 from .pairs import PairDataset, ZoomPair
 
 PAIRS_4X = ((5, 1), (6, 2), (7, 3))
-WB_GAMMA = 2.2
 
 
 def _centre_scaling(fx: float, fy: float) -> np.ndarray:
@@ -133,7 +132,7 @@ class SRRawDataset(PairDataset):
         full = to_jpeg @ np.vstack([warp, [0, 0, 1]]) @ to_crop
         target = warp_affine(target_full, full[:2], (n * height + 2 * margin, n * width + 2 * margin))
         target_wb = read_raw(tgt_raw).wb_gains
-        target = (target / target_wb[:, None, None] ** (1 / WB_GAMMA)).clamp(0, 1)
+        target = F.apply_white_balance(target, 1.0 / target_wb, gamma=F.WB_GAMMA, clip=True)
         mosaic = F.subtract_black_level(crop.bayer[None], crop.black_level, crop.white_level)
         return ZoomPair(mosaic=mosaic, cfa=crop.cfa, target=target, wb_gains=target_wb, cam_to_srgb=crop.cam_to_srgb,
                         info={"source": f"{pair['sequence']}/{pair['ids'][0]:05d}->{pair['ids'][1]:05d}",

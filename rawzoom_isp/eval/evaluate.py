@@ -22,7 +22,6 @@ from ..isp.zoom import receptive_radius, run_tiled
 from ..models.checkpoint import load_model
 from .metrics import lpips_distance, lpips_model, psnr, ssim
 
-WB_GAMMA = 2.2
 
 
 def _pieces(sample: dict):
@@ -32,7 +31,7 @@ def _pieces(sample: dict):
     gains = sample["wb_gains"]
     target = sample["target"]
     if not sample["target_white_balanced"]:
-        target = (target * gains[:, None, None] ** (1 / WB_GAMMA)).clamp(0, 1)
+        target = F.apply_white_balance(target, gains, gamma=F.WB_GAMMA, clip=True)
     return mosaic, cfa, gains, ccm, target
 
 
@@ -49,7 +48,7 @@ def predict(model, sample: dict, tile: int = 192) -> torch.Tensor:
             if "render" not in sample:
                 raise ValueError("a network with linear output needs pairs whose target render is known")
             return render_camera_rgb(out, gains[None], (torch.eye(3) if ccm is None else ccm)[None], sample["render"])[0]
-    return (out[0] * gains[:, None, None] ** (1 / WB_GAMMA)).clamp(0, 1)
+    return F.apply_white_balance(out[0], gains, gamma=F.WB_GAMMA, clip=True)
 
 
 def bicubic(sample: dict) -> torch.Tensor:

@@ -10,6 +10,7 @@ from ..errors import ShapeError
 from ..raw.cfa import PACK_INDEX, check_pattern
 
 SRGB_LINEAR_KNEE = 0.0031308
+WB_GAMMA = 2.2  # white balance after the network, in gamma space: gains ** (1 / 2.2) (the paper)
 SRGB_ENCODED_KNEE = 0.04045
 
 

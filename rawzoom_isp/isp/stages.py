@@ -109,7 +109,7 @@ class WhiteBalance(Stage):
 
     takes = frozenset({DataKind.PACKED, DataKind.LINEAR_RGB, DataKind.DISPLAY_RGB})
 
-    def __init__(self, gains: list | None = None, gamma: float = 2.2, clip: bool = True):
+    def __init__(self, gains: list | None = None, gamma: float = F.WB_GAMMA, clip: bool = True):
         super().__init__()
         self.gains = None if gains is None else torch.as_tensor(gains, dtype=torch.float32).reshape(3)
         self.gamma = float(gamma)

@@ -63,7 +63,6 @@ class LearnedZoom(Stage):
             raise ValueError(f"{weights}: the network zooms {self.net.config['scale']}x, not {self.scale}x")
         self.takes = frozenset({DataKind.PACKED if self.net.in_channels == 4 else DataKind.DISPLAY_RGB})
         self.gives = DataKind.LINEAR_RGB if self.net.config["output"] == "linear" else DataKind.DISPLAY_RGB
-        self.differentiable = True
 
     def forward(self, x, meta=None):
         """Inference (no autograd graph) unless the input needs gradients or the network is in training

@@ -21,12 +21,11 @@ import torch.nn.functional as F
 from ..align import shift_tolerant_crop
 from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs, render_camera_rgb
 from ..errors import ConfigError
+from ..isp.functional import WB_GAMMA, apply_white_balance
 from ..loss import CoBiLoss
 from ..models.checkpoint import read_checkpoint, save_checkpoint
 from ..models.zoomnet import ZoomNet
 from .config import load_config
-
-WB_GAMMA = 2.2
 
 
 def build_dataset(data: dict, *, files=None, patch="config"):
@@ -61,7 +60,7 @@ def remove_white_balance(target: torch.Tensor, gains: torch.Tensor, balanced) ->
     """target / gains^(1/2.2) for the images whose target includes the camera white balance (the
     network learns un-balanced output; WB is applied after it, in gamma space, as the paper does)."""
     flags = torch.as_tensor(balanced, dtype=torch.bool).reshape(-1, 1, 1, 1)
-    divided = target / gains[:, :, None, None] ** (1.0 / WB_GAMMA)
+    divided = apply_white_balance(target, 1.0 / gains, gamma=WB_GAMMA)
     return torch.where(flags, divided, target)
 
 
