@@ -15,8 +15,8 @@ from rawzoom_isp.loss import cobi, contextual
 
 OPTIONS = [
     dict(kind=kind, distance=distance, spatial=spatial, spatial_weight=0.0 if spatial is None else 0.2)
-    for kind, distance, spatial in itertools.product(("contextual", "nn"), ("cosine", "l2"), ("distance", "blend", None))
-    if not (kind == "nn" and spatial == "blend")
+    for kind, distance, spatial in itertools.product(("contextual", "nearest"), ("cosine", "l2"), ("distance", "blend", None))
+    if not (kind == "nearest" and spatial == "blend")
 ]
 SHAPES = [  # (B, C, output H, W, target H, W)
     (2, 3, 5, 7, 6, 4),
@@ -71,10 +71,10 @@ def _hand_case():
 def test_hand_computed_nn(backend):
     x, y = _hand_case()
     # mean over k of min over i: k=1: min(0, 1, 4) = 0; k=2: min(1, 2, 1) = 1.
-    assert float(cobi(x, y, kind="nn", distance="l2", spatial=None, backend=backend)) == pytest.approx(0.5, abs=1e-12)
+    assert float(cobi(x, y, kind="nearest", distance="l2", spatial=None, backend=backend)) == pytest.approx(0.5, abs=1e-12)
     # With the spatial distance (w_s = 0.1): columns sit at c = 1/4, 3/4 and rows at 1/6, 1/2, 5/6.
     # k=1: min(0 + 0.1/12, ...) = 1/120; k=2: min(1 + 0.1*7/12, 2 + 0.1/4, 1 + 0.1/12) = 1 + 1/120.
-    value = cobi(x, y, kind="nn", distance="l2", spatial_weight=0.1, backend=backend)
+    value = cobi(x, y, kind="nearest", distance="l2", spatial_weight=0.1, backend=backend)
     assert float(value) == pytest.approx((1 / 120 + 1 + 1 / 120) / 2, abs=1e-12)
 
 
@@ -94,7 +94,7 @@ def test_hand_computed_contextual(backend):
     assert expected == pytest.approx(-math.log((1 + 0.99750) / 2), abs=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["contextual", "nn"])
+@pytest.mark.parametrize("kind", ["contextual", "nearest"])
 @pytest.mark.parametrize("distance", ["cosine", "l2"])
 def test_identity_is_the_minimum(kind, distance):
     x = torch.randn(1, 8, 6, 6)
@@ -163,7 +163,7 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match="kind"):
         cobi(x, x, kind="max")
     with pytest.raises(ConfigError, match="blend"):
-        cobi(x, x, kind="nn", spatial="blend")
+        cobi(x, x, kind="nearest", spatial="blend")
     with pytest.raises(ConfigError, match="backend"):
         cobi(x, x, backend="fortran")
 
@@ -216,3 +216,8 @@ def test_chunked_uses_8x_less_memory_than_naive_at_4k():
     chunked = _peak_extra_bytes("chunked", 64, 64, 16 * 2**20)
     naive = _peak_extra_bytes("naive", 64, 64, 16 * 2**20)
     assert naive >= 8 * chunked, f"naive {naive / 2**20:.0f} MiB, chunked {chunked / 2**20:.0f} MiB"
+
+
+def test_nn_is_an_alias_of_nearest():
+    x, y = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 5, 4)
+    assert float(cobi(x, y, kind="nn")) == float(cobi(x, y, kind="nearest"))

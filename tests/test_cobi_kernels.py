@@ -16,7 +16,7 @@ from rawzoom_isp.loss.backends import resolve_backend
 
 FUSED_OPTIONS = [
     dict(kind=kind, distance=distance, spatial=spatial, spatial_weight=0.0 if spatial is None else 0.2)
-    for kind, distance, spatial in itertools.product(("contextual", "nn"), ("cosine", "l2"), ("distance", None))
+    for kind, distance, spatial in itertools.product(("contextual", "nearest"), ("cosine", "l2"), ("distance", None))
 ]
 RAGGED = [(2, 3, 5, 7, 6, 4), (3, 20, 9, 11, 7, 10), (1, 70, 8, 9, 9, 8)]  # (B, C, Hx, Wx, Hy, Wy)
 
@@ -65,7 +65,7 @@ def _op_args(dtype=torch.float64, spatial="distance", kind="contextual"):
     return (targets, outputs, pos_tgt, pos_out, kind, "cosine", 0.5, 1e-3, 0.1, spatial, "chunked", 2**20)
 
 
-@pytest.mark.parametrize("spatial, kind", [("distance", "contextual"), ("blend", "contextual"), ("none", "nn")])
+@pytest.mark.parametrize("spatial, kind", [("distance", "contextual"), ("blend", "contextual"), ("none", "nearest")])
 def test_opcheck(spatial, kind):
     torch.library.opcheck(torch.ops.rawzoom.cobi_forward.default, _op_args(spatial=spatial, kind=kind))
 
@@ -75,7 +75,7 @@ def test_torch_compile_fullgraph_on_cpu():
     y = torch.randn(2, 8, 5, 7)
 
     def loss(a, b):
-        return cobi(a * 2.0, b, backend="chunked") + cobi(a, b, kind="nn", distance="l2", backend="chunked")
+        return cobi(a * 2.0, b, backend="chunked") + cobi(a, b, kind="nearest", distance="l2", backend="chunked")
 
     compiled = torch.compile(loss, fullgraph=True)
     got = compiled(x, y)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import rawzoom_isp as rz
-from rawzoom_isp.align import shift_tolerant_crop
+from rawzoom_isp.shift_tolerant import shift_tolerant_crop
 from rawzoom_isp.errors import WeightsUnavailableError
 from rawzoom_isp.loss import CoBiLoss, VGG19Features, rgb_patches
 from rawzoom_isp.loss import vgg
@@ -109,3 +109,30 @@ def test_shift_tolerant_crop_finds_the_shift(real_rgb):
     tolerant = CoBiLoss(scale=4, tolerance=6, vgg_weight=0.0)
     strict = CoBiLoss(scale=4, vgg_weight=0.0)
     assert float(tolerant(output[:1], target)) == pytest.approx(float(strict(output[:1], output[:1])), abs=1e-6)
+
+
+def test_zlz_code_preset_equals_the_original_formula():
+    """The authors' code (zoom-learn-zoom, as paper.md 1.5 transcribes it): SAME-padded 5 x 5 patches
+    x 255, squared L2 d[i, k] (i target, k output), d / (min_k d + 1e-3), softmax over k of (1 - d~) / 0.5,
+    the spatial term blended as 0.5 CX + 0.5 I, -log mean_k max_i; weighted 5."""
+    torch.manual_seed(0)
+    output, target = torch.rand(1, 3, 6, 7), torch.rand(1, 3, 6, 7)
+
+    def patches_by_hand(image):
+        padded = torch.zeros(3, 6 + 4, 7 + 4)
+        padded[:, 2:-2, 2:-2] = image[0] * 255
+        return torch.stack([padded[:, r:r + 5, c:c + 5].reshape(-1) for r in range(6) for c in range(7)])
+
+    x, y = patches_by_hand(output).double(), patches_by_hand(target).double()
+    d = ((y[:, None] - x[None]) ** 2).sum(-1)
+    relative = d / (d.min(1, keepdim=True).values + 1e-3)
+    cx = 0.5 * torch.softmax((1 - relative) / 0.5, dim=1) + 0.5 * torch.eye(len(d), dtype=torch.float64)
+    expected = 5 * -torch.log(cx.max(0).values.mean())
+    loss = CoBiLoss(preset="zlz-code", vgg_weight=0.0)
+    assert loss.patch_size == 5 and loss.rgb_weight == 5.0 and loss.cobi_options["spatial"] == "blend"
+    assert float(loss(output.double(), target.double())) == pytest.approx(float(expected), rel=1e-6)
+    paper = CoBiLoss(preset="paper", vgg_weight=0.0)
+    assert paper.patch_padding == "valid" and paper.cobi_options["spatial"] == "distance"
+    assert CoBiLoss(preset="zlz-code", spatial_weight=0.2, vgg_weight=0.0).cobi_options["spatial_weight"] == 0.2
+    with pytest.raises(ValueError, match="preset"):
+        CoBiLoss(preset="iccv")

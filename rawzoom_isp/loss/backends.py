@@ -13,7 +13,8 @@ import torch
 
 from ..errors import ConfigError
 from .naive import naive_cobi
-from .op import fused_cobi, interpreting
+from .common import interpreting
+from .op import fused_cobi
 
 log = logging.getLogger(__name__)
 BACKENDS = ("naive", "chunked", "triton", "cuda")

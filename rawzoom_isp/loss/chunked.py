@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .cobi import BLEND_GRID_SCALE
+from .common import BLEND_GRID_SCALE
 
 # (rows x N) float buffers alive at once per chunk, as measured (peak RSS) with allocator overheads.
 _BUFFERS = {"plain": 8, "blend": 12}
@@ -50,7 +50,7 @@ def _forward_image(tgt, out, pos_tgt, pos_out, opts, chunk):
     n_tgt, n_out = tgt.shape[0], out.shape[0]
     out_sq = (out * out).sum(1)
     kind, h, eps, w, spatial = opts["kind"], opts["h"], opts["eps"], opts["spatial_weight"], opts["spatial"]
-    best = torch.full((n_out,), math.inf if kind == "nn" else -math.inf, dtype=out.dtype, device=out.device)
+    best = torch.full((n_out,), math.inf if kind == "nearest" else -math.inf, dtype=out.dtype, device=out.device)
     arg = torch.zeros(n_out, dtype=torch.long, device=out.device)
     row_min = torch.zeros(n_tgt, dtype=out.dtype, device=out.device)
     row_argmin = torch.zeros(n_tgt, dtype=torch.long, device=out.device)
@@ -59,7 +59,7 @@ def _forward_image(tgt, out, pos_tgt, pos_out, opts, chunk):
     for i0 in range(0, n_tgt, chunk):
         i1 = min(n_tgt, i0 + chunk)
         d = _distance_rows(tgt[i0:i1], out, out_sq, pos_tgt[i0:i1], pos_out, opts["distance"], w, spatial)
-        if kind == "nn":
+        if kind == "nearest":
             value, index = d.min(dim=0)
             better = value < best
         else:
@@ -78,7 +78,7 @@ def _forward_image(tgt, out, pos_tgt, pos_out, opts, chunk):
             better = value > best
         best = torch.where(better, value, best)
         arg = torch.where(better, index + i0, arg)
-    if kind == "nn":
+    if kind == "nearest":
         loss = best.mean()
     elif spatial == "blend":
         loss = -torch.log(best.mean())
@@ -87,8 +87,8 @@ def _forward_image(tgt, out, pos_tgt, pos_out, opts, chunk):
     return loss, (row_min, row_argmin, row_logsum, best, arg, feature_cx)
 
 
-def nn_backward(grad, targets, outputs, arg, distance, need_tgt):
-    """kind="nn": dloss/dD_{a(k) k} = grad / N, only at the column minima (sparse, O((N + M) C))."""
+def nearest_backward(grad, targets, outputs, arg, distance, need_tgt):
+    """kind="nearest": dloss/dD_{a(k) k} = grad / N, only at the column minima (sparse, O((N + M) C))."""
     coef = (grad / outputs.shape[1])[:, None, None]
     picked = torch.gather(targets, 1, arg[..., None].expand(-1, -1, targets.shape[2]))
     d_tgt = torch.zeros_like(targets) if need_tgt else None
@@ -180,8 +180,8 @@ def chunked_forward(targets, outputs, pos_tgt, pos_out, *, memory_budget, **opts
 def chunked_backward(grad, targets, outputs, pos_tgt, pos_out, row_min, row_argmin, row_logsum, best, arg, feature_cx,
                      *, memory_budget, need_tgt, **opts):
     """Gradients (d_targets or None, d_outputs) from the forward's statistics, chunks recomputed."""
-    if opts["kind"] == "nn":
-        return nn_backward(grad, targets, outputs, arg, opts["distance"], need_tgt)
+    if opts["kind"] == "nearest":
+        return nearest_backward(grad, targets, outputs, arg, opts["distance"], need_tgt)
     chunk = rows_per_chunk(outputs.shape[1], memory_budget, outputs.element_size(), opts["spatial"] == "blend")
     coef = column_coefficients(grad, best, feature_cx, opts["spatial"], opts["spatial_weight"])
     d_tgts, d_outs, throughs = [], [], []

@@ -14,7 +14,7 @@ differ in H, W. Per image, with k over the N output vectors x_k and i over the M
 3. Relative distance d~_ik = d_ik / (min_k d_ik + eps).
 4. Contextual similarity CX_ik = softmax over k of (1 - d~_ik) / h.
 5. ``kind="contextual"``: loss = -log( (1/N) sum_k max_i CX_ik ).
-   ``kind="nn"`` (the paper's Eq. 2 read literally): loss = (1/N) sum_k min_i d_ik.
+   ``kind="nearest"`` (the paper's Eq. 2 read literally; alias "nn"): loss = (1/N) sum_k min_i d_ik.
 6. ``sample=S``: compute on S random positions (the original's 63 x 63 = 3969): the same positions in
    both maps when they have the same size, independent ones otherwise; spatial terms use the true
    pixel positions of the samples. Default None: every position.
@@ -30,22 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ShapeError
-
-KINDS = ("contextual", "nn")
-DISTANCES = ("cosine", "l2")
-SPATIAL = ("distance", "blend", None)
-REDUCTIONS = ("mean", "sum", "none")
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
-# The original code's grid: rows = arange(H) / H * 255 (CX/CSFlow.py), used by spatial="blend".
-BLEND_GRID_SCALE = 255.0
-
-
-def grid_positions(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """(H * W, 2) positions ((r + 0.5) / H, (c + 0.5) / W), row-major."""
-    rows = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height
-    cols = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width
-    return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
-
+from .backends import run_backend
+from .common import DEFAULT_MEMORY_BUDGET, DISTANCES, KIND_ALIASES, KINDS, REDUCTIONS, SPATIAL, grid_positions
 
 def _check(x: torch.Tensor, y: torch.Tensor, kind, distance, spatial, h, eps, reduction) -> None:
     for name, t in (("x", x), ("y", y)):
@@ -61,7 +47,7 @@ def _check(x: torch.Tensor, y: torch.Tensor, kind, distance, spatial, h, eps, re
                                  ("spatial", spatial, SPATIAL), ("reduction", reduction, REDUCTIONS)):
         if value not in options:
             raise ConfigError(f"cobi {name} must be one of {options}, got {value!r}")
-    if spatial == "blend" and kind == "nn":
+    if spatial == "blend" and kind == "nearest":
         raise ConfigError("spatial='blend' mixes similarities and only applies to kind='contextual'")
     if not (h > 0 and eps > 0):
         raise ConfigError(f"cobi needs h > 0 and eps > 0, got h={h}, eps={eps}")
@@ -103,12 +89,11 @@ def cobi(x: torch.Tensor, y: torch.Tensor, *, kind: str = "contextual", distance
          memory_budget: int | None = None) -> torch.Tensor:
     """CoBi loss of output features ``x`` against target features ``y`` (see the module docstring for
     the math). Returns a scalar ("mean", "sum" over the batch) or (B,) for ``reduction="none"``."""
+    kind = KIND_ALIASES.get(kind, kind)
     _check(x, y, kind, distance, spatial, h, eps, reduction)
     if spatial_weight == 0:
         spatial = None
     targets, outputs, pos_tgt, pos_out = prepare(x, y, distance, sample, generator)
-    from .backends import run_backend
-
     losses = run_backend(
         backend, targets, outputs, pos_tgt, pos_out, kind=kind, distance=distance, h=float(h), eps=float(eps),
         spatial_weight=float(spatial_weight), spatial=spatial,

@@ -52,9 +52,9 @@ def cuda_forward(targets, outputs, pos_tgt, pos_out, kind, distance, h, eps, spa
     """The csrc forward, same outputs as ``triton_forward``."""
     t, o = targets.float().contiguous(), outputs.float().contiguous()
     best, arg, row_min, row_argmin, row_logsum = torch.ops.rawzoom_cuda.cobi_forward(
-        t, o, pos_tgt.float().contiguous(), pos_out.float().contiguous(), kind == "nn", distance == "cosine",
+        t, o, pos_tgt.float().contiguous(), pos_out.float().contiguous(), kind == "nearest", distance == "cosine",
         spatial == "distance", h, eps, spatial_weight)
-    if kind == "nn":
+    if kind == "nearest":
         losses = best.mean(1)
     else:
         losses = -(torch.logsumexp(best, dim=1) - torch.log(torch.tensor(float(o.shape[1]), device=o.device)))

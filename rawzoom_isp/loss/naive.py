@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .cobi import BLEND_GRID_SCALE
+from .common import BLEND_GRID_SCALE
 
 
 def _exact_sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -22,7 +22,7 @@ def naive_cobi(targets, outputs, pos_tgt, pos_out, *, kind, distance, h, eps, sp
         d = (1 - tgt @ out.T) / 2 if distance == "cosine" else _exact_sq_dist(tgt, out)
         if spatial == "distance":
             d = d + spatial_weight * torch.cdist(pos_tgt, pos_out, compute_mode="donot_use_mm_for_euclid_dist")
-        if kind == "nn":
+        if kind == "nearest":
             losses.append(d.min(dim=0).values.mean())
             continue
         cx = _contextual_similarity(d, h, eps)

@@ -10,22 +10,17 @@ back to the chunked backend for "blend" (logged once).
 from __future__ import annotations
 
 import logging
-import os
 
 import torch
 from torch import Tensor
 
-from .chunked import add_argmin_term, chunked_backward, chunked_forward, column_coefficients, nn_backward
+from .common import interpreting
+from .chunked import add_argmin_term, chunked_backward, chunked_forward, column_coefficients, nearest_backward
 
 log = logging.getLogger(__name__)
 NO_SPATIAL = "none"
 FUSED_KERNELS = ("triton", "cuda")
 _warned: set[str] = set()
-
-
-def interpreting() -> bool:
-    """Whether Triton kernels run in the CPU interpreter (TRITON_INTERPRET=1, for tests)."""
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
 def _options(kind, distance, h, eps, spatial_weight, spatial):
@@ -94,8 +89,8 @@ def cobi_backward(grad: Tensor, targets: Tensor, outputs: Tensor, pos_tgt: Tenso
         d_tgt, d_out = chunked_backward(grad, targets, outputs, pos_tgt, pos_out, row_min, row_argmin, row_logsum,
                                         best, arg, feature_cx, memory_budget=memory_budget, need_tgt=need_targets,
                                         **opts)
-    elif kind == "nn":
-        d_tgt, d_out = nn_backward(grad, targets, outputs, arg, distance, need_targets)
+    elif kind == "nearest":
+        d_tgt, d_out = nearest_backward(grad, targets, outputs, arg, distance, need_targets)
     else:
         coef = column_coefficients(grad, best, feature_cx, opts["spatial"], spatial_weight)
         if chosen == "triton":

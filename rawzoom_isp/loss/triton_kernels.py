@@ -4,7 +4,7 @@ matrices never stored, O(N + M) state per image, gradients by recomputing tiles.
 Forward (contextual): pass 1 row minima m_i (and argmin) of D; pass 2 row log-sums
 logS_i = log sum_k exp(L_ik), L_ik = (1 - D_ik / (m_i + eps)) / h, shifted by the row's largest
 logit; pass 3 column maxima over i of log CX_ik = L_ik - logS_i and their argmax (log domain: no
-exp). ``kind="nn"``: one pass of column minima of D. Backward: with c_k = dloss/dlogCX_{a(k) k} and
+exp). ``kind="nearest"``: one pass of column minima of D. Backward: with c_k = dloss/dlogCX_{a(k) k} and
 r_i = sum over {k: a(k) = i} of c_k, dL_ik = [a(k) = i] c_k - CX_ik r_i and the dense part of dD is
 -dL_ik / (h (m_i + eps)); one kernel accumulates dT over column tiles (and t_i = sum_k dL_ik D_ik for
 the argmin term), one accumulates dO over row tiles; the argmin and nn terms are sparse, O((N+M) C).
@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .op import interpreting
+from .common import interpreting
 
 
 @triton.jit
@@ -289,7 +289,7 @@ def triton_forward(targets, outputs, pos_tgt, pos_out, kind, distance, h, eps, s
     row_min = t.new_zeros(batch, n_tgt)
     row_argmin = torch.zeros(batch, n_tgt, dtype=torch.long, device=t.device)
     row_logsum = t.new_zeros(batch, n_tgt)
-    if kind == "nn":
+    if kind == "nearest":
         _col_min_kernel[col_grid](*args, best, arg, n_tgt, n_out, channels, spatial_weight, **flags, **config)
         return best.mean(1), row_min, row_argmin, row_logsum, best, arg
     _row_min_kernel[row_grid](*args, row_min, row_argmin, n_tgt, n_out, channels, spatial_weight, **flags, **config)

@@ -19,7 +19,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from ..errors import WeightsUnavailableError
+from ..errors import ConfigError, WeightsUnavailableError
 
 TORCHVISION_FILE = "vgg19-dcbb9e9d.pth"
 TORCHVISION_URL = f"https://download.pytorch.org/models/{TORCHVISION_FILE}"
@@ -116,9 +116,9 @@ class VGG19Features(nn.Module):
         self.layers = tuple(layers)
         unknown = [n for n in self.layers if n not in names]
         if unknown or not self.layers:
-            raise ValueError(f"unknown VGG-19 layer(s) {unknown}; choose from {', '.join(names)}")
+            raise ConfigError(f"unknown VGG-19 layer(s) {unknown}; choose from {', '.join(names)}")
         if pooling not in ("avg", "max"):
-            raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+            raise ConfigError(f"pooling must be 'avg' or 'max', got {pooling!r}")
         depth = max(names.index(n) for n in self.layers) + 1
         modules, channels = [], 3
         for name in names[:depth]:

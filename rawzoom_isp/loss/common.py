@@ -1,0 +1,29 @@
+"""What the CoBi front end, the reference and every kernel share: the option names, the spatial
+grid, the memory default, and whether Triton runs in its CPU interpreter. A leaf: it imports no other
+module of the loss package."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+KINDS = ("contextual", "nearest")
+KIND_ALIASES = {"nn": "nearest"}  # the name used before "nearest", kept for old code
+DISTANCES = ("cosine", "l2")
+SPATIAL = ("distance", "blend", None)
+REDUCTIONS = ("mean", "sum", "none")
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+# The original code's grid: rows = arange(H) / H * 255 (CX/CSFlow.py), used by spatial="blend".
+BLEND_GRID_SCALE = 255.0
+
+
+def grid_positions(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(H * W, 2) positions ((r + 0.5) / H, (c + 0.5) / W), row-major."""
+    rows = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height
+    cols = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width
+    return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
+
+
+def interpreting() -> bool:
+    """Whether Triton kernels run in the CPU interpreter (TRITON_INTERPRET=1, for tests)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
