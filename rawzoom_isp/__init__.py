@@ -4,7 +4,7 @@
     raw = rz.read_raw("photo.dng")
     rgb = rz.Pipeline.classical()(raw)      # (3, H, W) sRGB in [0, 1]
 """
-from . import data, errors, loss, synth
+from . import data, errors, loss, models, synth
 from .isp import (
     BayerPack, BayerUnpack, BlackLevel, ColorMatrix, DataKind, Demosaic, Gamma, Pipeline, Resize, Stage, ToneMap,
     WhiteBalance, register_stage,
@@ -15,6 +15,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BayerPack", "BayerUnpack", "BlackLevel", "ColorMatrix", "DataKind", "Demosaic", "Gamma", "Pipeline", "RawImage",
-    "RawMeta", "Resize", "Stage", "ToneMap", "WhiteBalance", "data", "errors", "loss", "read_raw", "register_stage",
+    "RawMeta", "Resize", "Stage", "ToneMap", "WhiteBalance", "data", "errors", "loss", "models", "read_raw", "register_stage",
     "synth", "write_dng",
 ]

@@ -94,33 +94,64 @@ def _cmd_synth(args) -> None:
     print(f"wrote {args.output} ({raw.shape[1]}x{raw.shape[0]} {args.cfa}, {args.method}, seed {args.seed})")
 
 
-def _zoom_outputs(raw, scale: int, weights: str | None, no_orient: bool = False):
-    """(learned zoom, bicubic zoom of the classical render), both N x the mosaic, display oriented."""
+def _zoom_region(raw, args):
+    """The part of the raw to zoom: the whole raw, the display-centred 1/N (``--centre N``) or a
+    display box (``--region Y X H W``), as a stored-orientation crop with even sides."""
+    from .isp.functional import display_box_to_stored
+
+    rows, cols = raw.shape
+    display = (cols, rows) if raw.orientation >= 5 else (rows, cols)
+    if args.centre:
+        height, width = display[0] // args.centre, display[1] // args.centre
+        box = ((display[0] - height) // 2, (display[1] - width) // 2, height, width)
+    elif args.region:
+        box = tuple(args.region)
+    else:
+        return raw
+    top, left, height, width = box
+    if min(top, left) < 0 or height < 2 or width < 2 or top + height > display[0] or left + width > display[1]:
+        raise RawZoomError(f"{args.file}: region {box} (top, left, height, width) is not inside the "
+                           f"{display[0]}x{display[1]} displayed image")
+    top, left, height, width = display_box_to_stored(box, raw.orientation, raw.shape)
+    return raw.crop(top, left, height // 2 * 2, width // 2 * 2)
+
+
+def _cmd_zoom(args) -> None:
+    import torch
+
+    from .eval.evaluate import baseline
+    from .imageio import check_image_path, write_image
     from .isp import Pipeline
     from .isp import functional as F
 
-    zoomed = Pipeline.default(scale=scale, weights=weights or "default", progress=True)(raw)
-    classical = Pipeline.classical(demosaic="bilinear", color_matrix=raw.cam_to_srgb is not None)(raw)
-    bicubic = F.resize(classical[None], float(scale))[0]
-    if not no_orient:
-        zoomed, bicubic = (F.apply_orientation(x, raw.orientation) for x in (zoomed, bicubic))
-    return zoomed, bicubic
+    outputs = {"learned": args.output}
+    if args.compare:
+        outputs["libraw"] = _beside(args.output, "libraw")
+    for path in outputs.values():
+        check_image_path(path, args.bits)
+    raw = _zoom_region(_load(args), args)
+    pixels = raw.shape[0] * raw.shape[1] * args.scale ** 2
+    if pixels > args.max_pixels:
+        raise RawZoomError(f"{args.file}: the {args.scale}x zoom of {raw.shape[1]}x{raw.shape[0]} would be "
+                           f"{pixels / 1e6:.0f} MP, over --max-pixels {args.max_pixels / 1e6:.0f} MP; zoom a region "
+                           "(--centre, --region) or raise --max-pixels")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pipe = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile, progress=True)
+    with torch.no_grad():
+        images = {"learned": pipe(raw.bayer.to(args.device), raw.meta).cpu()}
+    if args.compare:
+        images["libraw"] = baseline("libraw", raw, args.scale)
+    for name, image in images.items():
+        image = image if args.no_orient else F.apply_orientation(image, raw.orientation)
+        write_image(outputs[name], image, bits=args.bits)
+        what = f"learned {args.scale}x zoom" if name == "learned" else f"LibRaw AHD render, bicubic {args.scale}x"
+        print(f"wrote {outputs[name]} ({image.shape[2]}x{image.shape[1]}, {what})")
 
 
 def _beside(path: str, suffix: str) -> str:
     stem, ext = os.path.splitext(path)
     return f"{stem}_{suffix}{ext}"
-
-
-def _cmd_zoom(args) -> None:
-    from .imageio import write_image
-
-    zoomed, bicubic = _zoom_outputs(_load(args), args.scale, args.weights, args.no_orient)
-    write_image(args.output, zoomed, bits=args.bits)
-    print(f"wrote {args.output} ({zoomed.shape[2]}x{zoomed.shape[1]}, learned {args.scale}x zoom)")
-    if args.compare:
-        write_image(_beside(args.output, "bicubic"), bicubic, bits=args.bits)
-        print(f"wrote {_beside(args.output, 'bicubic')} (bicubic zoom of the classical render)")
 
 
 def _cmd_train(args) -> None:
@@ -132,22 +163,27 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_eval(args) -> None:
-    from .data import EmulatedRawPairs, SRRawDataset
-    from .eval import evaluate, markdown_table
+    from .data import SRRawDataset
+    from .eval import case_from_pair, emulated_cases, evaluate, markdown_table
+    from .eval.cases import PHASE_OFFSETS
 
     if bool(args.raws) == bool(args.srraw):
         raise RawZoomError("give held-out pairs with --raws FILES (emulated pairs) or --srraw ROOT")
-    if args.raws:
-        pairs = EmulatedRawPairs(args.raws, scale=args.scale, patch=None, flips=False, noise_match=True)
-    else:
-        pairs = SRRawDataset(args.srraw, scale=args.scale, split=args.split, patch=None, flips=False,
-                             target_margin=0)
     names = args.name or [os.path.splitext(os.path.basename(w))[0] for w in args.weights]
-    if len(names) != len(args.weights):
-        raise RawZoomError("give one --name per --weights")
-    result = evaluate(dict(zip(names, args.weights)), pairs, out=args.output, tolerance=args.tolerance)
+    if len(names) != len(args.weights) or len(set(names)) != len(names):
+        raise RawZoomError("give one distinct --name per --weights")
+    if args.raws:
+        phases = PHASE_OFFSETS if args.phases == "all" else PHASE_OFFSETS[:1]
+        cases = list(emulated_cases(args.raws, scale=args.scale, size=args.size, crops=args.crops, phases=phases,
+                                    noise=args.noise == "matched", seed=args.seed))
+    else:
+        pairs = SRRawDataset(args.srraw, scale=args.scale, split=args.split, patch=None, augment=False,
+                             target_margin=0)
+        cases = [case_from_pair(pairs.load(i, pairs.generator(i, 0))) for i in range(len(pairs))]
+    result = evaluate(dict(zip(names, args.weights)), cases, scale=args.scale, out=args.output,
+                      tolerance=args.tolerance, progress=True)
     print(markdown_table(result))
-    print(f"wrote {args.output}/results.md, results.csv, results.json, figure.png")
+    print(f"wrote {os.path.join(args.output, 'results.md')}, results.csv, results.json, figure.png")
 
 
 def _cmd_compare(args) -> None:
@@ -158,20 +194,35 @@ def _cmd_compare(args) -> None:
 
 
 def _cmd_demo(args) -> None:
-    """Zoom the bundled HERO7 raw 4x with the shipped model, and write the bicubic comparison."""
+    """Zoom emulated 4x-smaller captures of the bundled HERO7 raw (a camera the shipped model never saw)
+    with the shipped model and with LibRaw + bicubic; write the images and a side-by-side figure and
+    print both scores against the full-resolution target."""
+    from .eval import emulated_cases, score
+    from .eval.evaluate import ModelMethod, baseline, lr_preview, save_strip
     from .imageio import write_image
-    from .raw import read_raw
+    from .models import default_weights
 
     with resources.as_file(resources.files("rawzoom_isp") / "samples" / SAMPLE_RAW) as sample:
-        raw = read_raw(sample)
-    crop = raw.crop(raw.shape[0] // 2 - 96, raw.shape[1] // 2 - 128, 192, 256)  # a centre crop keeps it quick
-    zoomed, bicubic = _zoom_outputs(crop, 4, None)
+        cases = list(emulated_cases([str(sample)], scale=4, size=384, crops=2, phases=((0, 0),)))
+    learned = ModelMethod(default_weights(4), 4)
+    scores = {"LibRaw AHD + bicubic": [], "learned zoom": []}
     os.makedirs(args.output, exist_ok=True)
-    paths = [os.path.join(args.output, "hero7_zoom4x.png"), os.path.join(args.output, "hero7_zoom4x_bicubic.png")]
-    write_image(paths[0], zoomed)
-    write_image(paths[1], bicubic)
-    print(f"zoomed the centre of {SAMPLE_RAW} ({raw.make} {raw.model}) 4x with the shipped model:")
-    print("\n".join(f"  {p}" for p in paths))
+    for number, case in enumerate(cases):
+        images = dict(zip(scores, (baseline("libraw", case.low, 4), learned(case.low))))
+        for name, image in images.items():
+            scores[name].append(score(image, case.target, 2))
+        if number == 0:
+            write_image(os.path.join(args.output, "hero7_zoom4x_libraw.png"), images["LibRaw AHD + bicubic"])
+            write_image(os.path.join(args.output, "hero7_zoom4x_learned.png"), images["learned zoom"])
+            panels = [("LR input, 4x nearest", lr_preview(case, 4)), *images.items(), ("target", case.target)]
+            save_strip(panels, os.path.join(args.output, "hero7_zoom4x_figure.png"), size=384)
+    print(f"4x zoom of {len(cases)} emulated 4x-smaller captures (384 px windows) of {SAMPLE_RAW}, a GoPro HERO7, "
+          "a camera the shipped model never saw:")
+    for name, rows in scores.items():
+        print(f"  {name:<21} PSNR {sum(r['psnr'] for r in rows) / len(rows):.2f} dB   "
+              f"SSIM {sum(r['ssim'] for r in rows) / len(rows):.4f}")
+    print(f"wrote {os.path.join(args.output, 'hero7_zoom4x_figure.png')} (LR input | LibRaw + bicubic | learned | "
+          "target) and the zoomed images beside it")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,9 +257,21 @@ def build_parser() -> argparse.ArgumentParser:
     zoom.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .jpg)")
     zoom.add_argument("--scale", type=int, default=4)
     zoom.add_argument("--weights", help="a checkpoint (default: the shipped weights)")
-    zoom.add_argument("--compare", action="store_true", help="also write the bicubic zoom of the classical render")
+    where = zoom.add_mutually_exclusive_group()
+    where.add_argument("--centre", "--center", type=int, metavar="N",
+                       help="digital zoom: the central 1/N of the displayed image (with --scale N: output the "
+                            "size of the input)")
+    where.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"),
+                       help="zoom this box of the displayed image (top, left, height, width)")
+    zoom.add_argument("--compare", action="store_true",
+                      help="also write OUT_libraw: LibRaw's AHD render of the same raw, bicubic N x")
     zoom.add_argument("--bits", type=int, choices=[8, 16], default=8)
     zoom.add_argument("--no-orient", action="store_true", help="keep the sensor's orientation")
+    zoom.add_argument("--device", default="cpu", help="torch device for the network (cpu, cuda, cuda:1, ...)")
+    zoom.add_argument("--tile", type=int, default=256, help="tile size in packed pixels (memory per tile)")
+    zoom.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    zoom.add_argument("--max-pixels", type=float, default=100e6,
+                      help="refuse outputs larger than this many pixels (default 100e6)")
     zoom.set_defaults(run=_cmd_zoom)
 
     train = sub.add_parser("train", help="train the zoom network (TOML config; under torchrun: DDP)")
@@ -217,14 +280,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init", help="start from a checkpoint's weights (fine-tuning)")
     train.set_defaults(run=_cmd_train)
 
-    evaluate = sub.add_parser("eval", help="score models and bicubic on held-out pairs")
-    evaluate.add_argument("--weights", nargs="+", required=True)
+    evaluate = sub.add_parser("eval", help="score models against LibRaw and classical zooms on held-out raws")
+    evaluate.add_argument("--weights", nargs="*", default=[], help="checkpoints (none: baselines only)")
     evaluate.add_argument("--name", nargs="+", help="a display name per checkpoint")
-    evaluate.add_argument("--raws", nargs="+", help="held-out raw files (emulated pairs)")
-    evaluate.add_argument("--srraw", help="an SR-RAW root")
+    evaluate.add_argument("--raws", nargs="+", help="held-out full-resolution raws (emulated pairs)")
+    evaluate.add_argument("--crops", type=int, default=24, help="textured windows, shared among the raws")
+    evaluate.add_argument("--size", type=int, default=512, help="window size in target pixels")
+    evaluate.add_argument("--phases", choices=["all", "native"], default="all",
+                          help="every CFA phase (windows moved by 0/1 px), or the raw's own")
+    evaluate.add_argument("--noise", choices=["matched", "none"], default="matched",
+                          help="noise of a native LR capture, or none")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--srraw", help="an SR-RAW root (optical pairs) instead of --raws")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--scale", type=int, default=4)
-    evaluate.add_argument("--tolerance", type=int, default=8, help="shift tolerance (px) of the alignment")
+    evaluate.add_argument("--tolerance", type=int, default=2, help="shift tolerance (px) of the alignment")
     evaluate.add_argument("-o", "--output", required=True, help="output folder")
     evaluate.set_defaults(run=_cmd_eval)
 

@@ -40,9 +40,26 @@ class ConfigError(RawZoomError, ValueError):
     """A pipeline or training configuration names an unknown stage, parameter or value."""
 
 
+class DataError(RawZoomError, ValueError):
+    """Data that cannot serve what was asked: too small for a window, too few flat tiles to estimate
+    noise from, values a DNG cannot hold, no test cases."""
+
+
+class MissingDataError(RawZoomError, FileNotFoundError):
+    """A folder of training or test data that is absent or holds nothing usable."""
+
+
 class PipelineError(RawZoomError):
     """Stages chained so that one gives a kind of data the next cannot take."""
 
 
 class WeightsUnavailableError(RawZoomError):
     """Pretrained weights that are needed cannot be found offline; the message says how to provide them."""
+
+
+class AlignmentError(RawZoomError, RuntimeError):
+    """Two images could not be registered (ECC did not converge); the message names the pair."""
+
+
+class TrainingError(RawZoomError, FloatingPointError):
+    """Training cannot go on: the loss became NaN or infinite (lower the learning rate)."""

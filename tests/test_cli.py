@@ -67,10 +67,13 @@ def test_errors_are_one_line_and_leave_no_output(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["bad.toml"]
 
 
-def test_demo_zooms_the_bundled_sample_with_the_shipped_model(tmp_path):
+def test_demo_zooms_the_bundled_sample_with_the_shipped_model(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path)]) == 0
-    assert sorted(os.listdir(tmp_path)) == ["hero7_zoom4x.png", "hero7_zoom4x_bicubic.png"]
-    zoomed = read_image(tmp_path / "hero7_zoom4x.png")
-    bicubic = read_image(tmp_path / "hero7_zoom4x_bicubic.png")
-    assert zoomed.shape == bicubic.shape == (3, 768, 1024)
-    assert float((zoomed - bicubic).abs().mean()) < 0.1  # the same scene, zoomed two ways
+    assert sorted(os.listdir(tmp_path)) == ["hero7_zoom4x_figure.png", "hero7_zoom4x_learned.png",
+                                            "hero7_zoom4x_libraw.png"]
+    learned = read_image(tmp_path / "hero7_zoom4x_learned.png")
+    libraw = read_image(tmp_path / "hero7_zoom4x_libraw.png")
+    assert learned.shape == libraw.shape == (3, 384, 384)
+    assert float((learned - libraw).abs().mean()) < 0.1  # the same scene, zoomed two ways
+    printed = capsys.readouterr().out
+    assert "LibRaw AHD + bicubic" in printed and "learned zoom" in printed and "PSNR" in printed

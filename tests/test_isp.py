@@ -246,7 +246,7 @@ def test_bad_toml_file(tmp_path):
     path.write_text("[[stages]\ntype = 'gamma'\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         rz.Pipeline.from_config(path)
-    with pytest.raises(ConfigError, match="no such config"):
+    with pytest.raises(ConfigError, match="no such pipeline config"):
         rz.Pipeline.from_config(tmp_path / "absent.toml")
 
 

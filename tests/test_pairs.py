@@ -7,23 +7,35 @@ import torch
 
 import rawzoom_isp as rz
 from rawzoom_isp.data import EmulatedRawPairs, PairDataset, SRRawDataset, SyntheticPairs, ZoomPair, bayer_downscale
+from rawzoom_isp.data.emulated import emulate_low, noise_model
 from rawzoom_isp.imageio import write_image
 from rawzoom_isp.isp import functional as F
-from rawzoom_isp.raw.cfa import PACK_INDEX, PATTERNS
+from rawzoom_isp.raw.cfa import PACK_INDEX, PATTERNS, shifted_pattern
 
 from conftest import SAMPLE, shared_file
 
 
-def _is_window(image, patch, flips=True):
-    """Whether ``patch`` (C, h, w), or a flip of it, is a window of ``image`` (C, H, W)."""
+DIHEDRAL = [(t, v, h) for t in (False, True) for v in (False, True) for h in (False, True)]
+
+
+def _transformed(image, transpose, flip_v, flip_h):
+    image = image.transpose(-1, -2) if transpose else image
+    dims = [d for d, flag in ((-2, flip_v), (-1, flip_h)) if flag]
+    return image.flip(dims) if dims else image
+
+
+def _locate(image, patch):
+    """(transpose, flip_v, flip_h, top, left): ``patch`` so transformed is the window (top, left) of
+    ``image`` (C, H, W); None if no flip or transpose of ``patch`` is a window of ``image``."""
     h, w = patch.shape[-2:]
-    candidates = [patch, patch.flip(-1), patch.flip(-2), patch.flip(-1, -2)] if flips else [patch]
-    for candidate in candidates:
-        hits = (image[:, : image.shape[1] - h + 1, : image.shape[2] - w + 1] - candidate[:, :1, :1]).abs().amax(0) < 1e-6
+    for transpose, flip_v, flip_h in DIHEDRAL:
+        candidate = _transformed(patch, transpose, flip_v, flip_h)  # the 8 run through the whole group
+        ch, cw = candidate.shape[-2:]
+        hits = (image[:, : image.shape[1] - ch + 1, : image.shape[2] - cw + 1] - candidate[:, :1, :1]).abs().amax(0) < 1e-6
         for y, x in hits.nonzero().tolist():
-            if torch.allclose(image[:, y:y + h, x:x + w], candidate, atol=1e-6):
-                return True
-    return False
+            if torch.allclose(image[:, y:y + ch, x:x + cw], candidate, atol=1e-6):
+                return transpose, flip_v, flip_h, y, x
+    return None
 
 
 class CodedPairs(PairDataset):
@@ -44,20 +56,23 @@ class CodedPairs(PairDataset):
 
 
 @pytest.mark.parametrize("cfa", PATTERNS)
-def test_crops_and_flips_keep_cfa_phase_and_alignment(cfa):
-    dataset = CodedPairs(cfa, scale=4, patch=8, flips=True)
-    flipped = set()
-    for epoch in range(6):
+def test_windows_at_any_phase_augmented_and_unified_to_rggb(cfa):
+    dataset = CodedPairs(cfa, scale=4, patch=8, augment=True)
+    seen = set()
+    for epoch in range(8):
         dataset.set_epoch(epoch)
         for index in range(len(dataset)):
             sample = dataset[index]
             packed, target = sample["input"], sample["target"]
-            assert packed.shape == (4, 8, 8) and target.shape == (3, 64, 64)
-            lr_view = target[:, ::4, ::4]  # the LR colours the crop saw, in the crop's orientation
-            torch.testing.assert_close(packed, F.pack_bayer(F.mosaic(lr_view, cfa), cfa))
-            flipped.add(bool((lr_view != dataset.lr[:, :16, :16]).any()))
-    assert flipped == {True}  # crops move; flips happen (checked above to keep the phase)
-
+            assert packed.shape == (4, 8, 8) and target.shape == (3, 64, 64) and sample["cfa"] == "RGGB"
+            lr_view = target[:, ::4, ::4]  # the LR colours the window saw, as the network sees them
+            torch.testing.assert_close(packed, F.pack_bayer(F.mosaic(lr_view, "RGGB"), "RGGB"))
+            found = _locate(dataset.lr, lr_view)
+            assert found is not None
+            transpose, flip_v, flip_h, top, left = found
+            seen.add((top % 2, left % 2, transpose))
+    assert {(p, q) for p, q, _ in seen} == {(0, 0), (0, 1), (1, 0), (1, 1)}  # every phase
+    assert {t for _, _, t in seen} == {False, True}  # transposes too
 
 def test_samples_are_deterministic_per_seed_epoch_index():
     dataset = CodedPairs("RGGB", scale=2, patch=6)
@@ -118,7 +133,7 @@ def test_synthetic_pairs(image_folder, method):
     assert sample["pairs"] == "synthetic" and sample["source"] == "view1.png"
     assert -0.2 <= float(sample["input"].min()) and float(sample["input"].max()) <= 1.3
     # The target is a window of the image itself.
-    assert _is_window(rz.imageio.read_image(image_folder / "view1.png"), sample["target"])
+    assert _locate(rz.imageio.read_image(image_folder / "view1.png"), sample["target"]) is not None
 
 
 def test_synthetic_full_image_and_rgb_arm(image_folder):
@@ -143,20 +158,41 @@ def test_emulated_pairs_from_real_raws(tmp_path):
     clean = EmulatedRawPairs(paths, scale=4, reference="libraw", noise_match=False, patch=32)
     sample = clean[0]
     assert sample["input"].shape == (4, 32, 32) and sample["target"].shape == (3, 256, 256)
-    assert sample["pairs"] == "emulated"
+    assert sample["pairs"] == "emulated" and sample["cfa"] == "RGGB"
     raw = rz.read_raw(SAMPLE)
-    low = bayer_downscale(F.subtract_black_level(raw.bayer[None, None], raw.black_level, raw.white_level), raw.cfa, 4)
-    packed = F.pack_bayer(low, raw.cfa)[0]
-    # The input is a crop of the Bayer-reduced real mosaic, flipped or not (a flipped packed crop is a
-    # window of the flipped mosaic's packing, which for these flips is the flipped packed plane).
-    unflipped = EmulatedRawPairs(paths, scale=4, reference="libraw", noise_match=False, patch=32, flips=False)[0]
-    assert _is_window(packed, unflipped["input"], flips=False)
-    noisy = EmulatedRawPairs(paths[:1], scale=4, reference="classical", noise_match=True, patch=None)
-    full = noisy[0]
-    added = full["input"] - packed
-    noise = rz.synth.estimate_noise(raw)
-    expected = (1 - 1 / 4) * (noise[:, 0, None, None] * packed + noise[:, 1, None, None])
-    assert float(added.var()) == pytest.approx(float(expected.mean()), rel=0.15)
+    normalised = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
+    render = rz.raw.reader.libraw_render(SAMPLE)
+    phases = set()
+    for epoch in range(12):
+        pair = clean.load(0, clean.generator(0, epoch))
+        top, left = pair.info["window"]
+        phases.add((top % 2, left % 2))
+        assert pair.cfa == shifted_pattern(raw.cfa, top, left)
+        window = normalised[:, top:top + 256, left:left + 256]
+        torch.testing.assert_close(pair.mosaic, bayer_downscale(window[None], pair.cfa, 4)[0])
+        torch.testing.assert_close(pair.target, render[:, top:top + 256, left:left + 256], atol=1e-3, rtol=0)
+    assert len(phases) > 1
+    whole = EmulatedRawPairs(paths[:1], scale=4, reference="classical", patch=None, augment=False)
+    clean_low = bayer_downscale(normalised[None], raw.cfa, 4)[0]
+    expected_variance = None
+    for factor in (1.0, 4.0):
+        noisy = EmulatedRawPairs(paths[:1], scale=4, reference="classical", patch=None, augment=False,
+                                 noise_range=(factor, factor)).load(0, torch.Generator().manual_seed(1))
+        added = F.pack_bayer(noisy.mosaic - clean_low, raw.cfa)
+        signal = F.pack_bayer(clean_low, raw.cfa)
+        noise = noise_model(raw)  # the file's NoiseProfile
+        expected = (factor - 1 / 4) * (noise[:, 0, None, None] * signal + noise[:, 1, None, None])
+        inside = (signal > 0.02) & (signal < 0.9)  # unclipped
+        assert float(added[inside].var()) == pytest.approx(float(expected[inside].mean()), rel=0.1)
+        expected_variance = expected
+    assert whole[0]["input"].shape[-2:] == (96, 128) and expected_variance is not None
+    with pytest.raises(ValueError, match="noise_range"):
+        EmulatedRawPairs(paths, noise_range=(2.0, 1.0))
+
+
+def test_emulate_low_packs_once_and_matches_bayer_downscale():
+    mosaic = torch.rand(1, 32, 48)
+    torch.testing.assert_close(emulate_low(mosaic, "GRBG", 4), bayer_downscale(mosaic[None], "GRBG", 4)[0])
 
 
 # --- SR-RAW ------------------------------------------------------------------------------------
@@ -180,7 +216,7 @@ def _affine(angle_deg, scale, tx, ty):
 def srraw_root(tmp_path_factory):
     """One sequence: 00001 at 96 mm (target), 00005 at 24 mm (input), the scene being the bundled
     HERO7 render; the target JPEG is misaligned by a known affine A (target px): jpeg(q) = clean(A q)."""
-    from rawzoom_isp.data.align import warp_affine
+    from rawzoom_isp.data.ecc import warp_affine
 
     root = tmp_path_factory.mktemp("srraw")
     sequence = root / "train" / "00042"

@@ -1,5 +1,5 @@
-"""The learned zoom: network, tiled inference, the LearnedZoom stage, training (resume, DDP,
-fine-tuning), evaluation and the comparison."""
+"""Training: configs checked before anything runs, the loop (metrics, atomic checkpoints), exact
+resume after a kill, fine-tuning, DDP; the target renders networks with linear output train through."""
 import json
 import os
 import signal
@@ -12,76 +12,24 @@ import torch
 
 import rawzoom_isp as rz
 from rawzoom_isp.errors import ConfigError, WeightsUnavailableError
-from rawzoom_isp.eval import evaluate, psnr, ssim
-from rawzoom_isp.eval.metrics import lpips_model
-from rawzoom_isp.isp.zoom import receptive_radius, run_tiled
-from rawzoom_isp.models import ZoomNet, default_weights, load_model, save_checkpoint
+from rawzoom_isp.models import build_model, load_model, save_checkpoint
 from rawzoom_isp.train import load_config, lr_at, train
 
-from conftest import SAMPLE, shared_file
+from conftest import SAMPLE
 
-TINY = dict(width=8, blocks=2, up_channels=8)
-
-
-@pytest.mark.parametrize("scale, in_channels, factor", [(4, 4, 8), (8, 4, 16), (4, 3, 4), (2, 4, 4)])
-def test_network_zooms_packed_raw_2n_and_rgb_n(scale, in_channels, factor):
-    net = ZoomNet(scale=scale, in_channels=in_channels, **TINY)
-    assert net(torch.rand(2, in_channels, 6, 5)).shape == (2, 3, 6 * factor, 5 * factor)
-    with pytest.raises(ValueError):
-        ZoomNet(scale=3)
-    with pytest.raises(ValueError):
-        ZoomNet(norm="group")
-
-
-def test_full_size_network_matches_the_paper_layout():
-    net = ZoomNet(scale=4)
-    assert len(net.body) == 16 and net.head[0].kernel_size == (9, 9) and net.tail.kernel_size == (9, 9)
-    assert net.body[0].conv1.kernel_size == (4, 4) and net.body[0].norm1.affine is False
-    assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in net.up) == 3  # log2(4) + 1 stages
-
-
-def test_tiled_inference_equals_untiled():
-    torch.manual_seed(0)
-    net = ZoomNet(scale=2, **TINY)
-    net.train()
-    net(torch.rand(4, 4, 16, 16))  # give batch norm non-trivial running statistics
-    net.eval()
-    x = torch.rand(1, 4, 45, 58)
-    overlap = receptive_radius(net.config)
-    with torch.no_grad():
-        whole = net(x)
-        tiled = run_tiled(net, x, net.zoom, tile=2 * overlap + 10, overlap=overlap)
-    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
+TINY = dict(arch="packed", width=8, blocks=2)
 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     torch.manual_seed(1)
-    save_checkpoint(path, ZoomNet(scale=4, **TINY).eval())
+    save_checkpoint(path, build_model(dict(TINY, scale=4)).eval())
     return str(path)
 
 
-def test_pipeline_default_with_a_checkpoint_and_config_round_trip(tiny_checkpoint, tmp_path):
-    raw = rz.read_raw(SAMPLE).crop(100, 200, 64, 96)
-    pipe = rz.Pipeline.default(scale=4, weights=tiny_checkpoint, tile=48)
-    out = pipe(raw)
-    assert out.shape == (3, 256, 384) and 0 <= float(out.min()) and float(out.max()) <= 1
-    assert pipe.names == ["black", "pack", "zoom", "wb"]
-    again = rz.Pipeline.from_config(pipe.to_config())
-    torch.testing.assert_close(again(raw), out)
-    with pytest.raises(WeightsUnavailableError, match="8x"):
-        default_weights(8)
-    with pytest.raises(WeightsUnavailableError, match="no such checkpoint"):
-        rz.Pipeline.default(weights=str(tmp_path / "absent.pt"))
-
-
-def test_linear_output_pipeline_renders_with_the_raws_colour(tmp_path):
-    path = tmp_path / "linear.pt"
-    torch.manual_seed(2)
-    save_checkpoint(path, ZoomNet(scale=4, output="linear", **TINY).eval())
-    pipe = rz.Pipeline.default(weights=str(path))
-    assert pipe.names == ["black", "pack", "zoom", "wb", "ccm", "gamma"]
+def test_linear_output_pipeline_renders_with_the_raws_colour(tiny_checkpoint):
+    pipe = rz.Pipeline.default(weights=tiny_checkpoint)
     raw = rz.read_raw(SAMPLE).crop(0, 0, 32, 32)
     linear = pipe(raw, stop="zoom")
     expected = rz.data.render_camera_rgb(linear[None], raw.wb_gains[None], raw.cam_to_srgb[None], "srgb")[0]
@@ -104,7 +52,8 @@ def test_lr_schedule_is_the_originals():
 
 def _config(tmp_path, steps=12, **sections):
     config = {
-        "data": {"source": "emulated", "files": [str(SAMPLE)], "patch": 8, "reference": "classical"},
+        "data": {"source": "emulated", "files": [str(SAMPLE)], "patch": 8, "reference": "classical",
+                 "noise_range": [0.5, 2.0]},
         "model": dict(TINY),
         "optim": {"steps": steps, "batch_size": 2, "lr": 1e-3},
         "train": {"out": str(tmp_path / "run"), "checkpoint_every": 3, "log_every": 3},
@@ -122,7 +71,7 @@ def _write_toml(path, config):
     return str(path)
 
 
-def test_config_errors():
+def test_config_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"\[optim\] has no key.*momentum"):
         load_config({"data": {"root": "x"}, "optim": {"momentum": 0.9}})
     with pytest.raises(ConfigError, match="unknown config section"):
@@ -130,18 +79,47 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="root.*or files"):
         load_config({"data": {}})
     assert load_config({"data": {"source": "rgb", "root": "x"}})["data"]["input"] == "rgb"
+    bad = {
+        ("optim", "batch_size"): [0, -1, 1e6, 2.5, "4"], ("optim", "steps"): [0, 2.5], ("optim", "lr"): [0, -1e-3,
+        float("nan"), 1e30], ("optim", "decay_steps"): [0], ("train", "checkpoint_every"): [0], ("train", "log_every"): [0],
+        ("data", "patch"): [0, 7.5], ("data", "files"): [[], "a.dng", [1]], ("model", "width"): [0, 100000, "8"],
+        ("model", "blocks"): [10**7], ("data", "noise_range"): [[2.0, 1.0], [0, 1], 3], ("loss", "type"): ["l2"],
+        ("data", "augment"): ["yes"],
+    }
+    for (section, key), values in bad.items():
+        for value in values:
+            config = {"data": {"files": ["x.dng"]}, section: {key: value}}
+            if section == "data":
+                config["data"] = {"files": ["x.dng"], key: value}
+            with pytest.raises(ConfigError, match=key):
+                load_config(config)
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="regular file"):
+        load_config(str(fifo))
 
 
-@pytest.mark.parametrize("output", ["display", "linear"])
-def test_training_writes_metrics_checkpoints_and_learns(tmp_path, output):
-    final = train(_config(tmp_path, steps=30, model={"output": output}), progress=False)
+def test_relative_paths_in_a_toml_config_are_relative_to_the_file(tmp_path):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    path = _write_toml(folder / "c.toml", {"data": {"files": ["../raws/a.dng"]}, "train": {"out": "../runs/x"}})
+    config = load_config(path)
+    assert config["data"]["files"] == [str(tmp_path / "raws" / "a.dng")]
+    assert config["train"]["out"] == str(tmp_path / "runs" / "x")
+
+
+@pytest.mark.parametrize("model", [TINY, dict(arch="zoomnet", width=8, blocks=2, up_channels=8, output="display"),
+                                   dict(arch="zoomnet", width=8, blocks=2, up_channels=8, output="linear",
+                                        skip="bicubic")])
+def test_training_writes_metrics_checkpoints_and_learns(tmp_path, model):
+    final = train(_config(tmp_path, steps=30, model=model), progress=False)
     run = tmp_path / "run"
     lines = (run / "metrics.csv").read_text().splitlines()
     assert lines[0] == "step,loss,lr,seconds" and len(lines) == 11
     losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0]
-    model = load_model(final)
-    assert model.config["width"] == 8 and model.config["output"] == output and (run / "last.pt").exists()
+    trained = load_model(final)
+    assert trained.config["width"] == 8 and trained.config["arch"] == model["arch"] and (run / "last.pt").exists()
     assert not [p for p in os.listdir(run) if ".part" in p]  # atomic writes leave no temporaries
 
 
@@ -180,6 +158,16 @@ def test_fine_tuning_starts_from_init(tmp_path, tiny_checkpoint):
         train(_config(tmp_path, steps=1, model={"width": 16}), init=tiny_checkpoint, progress=False)
 
 
+def test_resume_refuses_a_checkpoint_of_another_network_or_a_damaged_one(tmp_path):
+    train(_config(tmp_path, steps=3), progress=False)
+    with pytest.raises(ConfigError, match="cannot resume"):
+        train(_config(tmp_path, steps=6, model={"width": 16}), resume=True, progress=False)
+    last = tmp_path / "run" / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])
+    with pytest.raises(WeightsUnavailableError, match="last.pt"):
+        train(_config(tmp_path, steps=6), resume=True, progress=False)
+
+
 @pytest.mark.slow
 def test_distributed_training_with_two_processes(tmp_path):
     config = _write_toml(tmp_path / "ddp.toml", _config(tmp_path, steps=6))
@@ -191,36 +179,6 @@ def test_distributed_training_with_two_processes(tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())
     rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in rows] == [3, 6]  # one writer (rank 0)
-
-
-def test_metrics():
-    x = torch.rand(3, 40, 40)
-    assert psnr(x, x) == float("inf") and ssim(x, x) == pytest.approx(1.0)
-    noisy = (x + 0.01 * torch.randn_like(x)).double()
-    assert psnr(noisy, x) == pytest.approx(10 * torch.log10(1 / ((noisy - x.double()) ** 2).mean()).item())
-    assert ssim(noisy, x) < 1 and ssim(noisy, x) == pytest.approx(ssim(x, noisy))
-    assert ssim(x.roll(3, -1), x) < ssim(noisy, x)
-
-
-def test_lpips_says_why_it_is_unavailable(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    lpips_model.cache_clear()
-    try:
-        model, reason = lpips_model()
-        assert model is None and "alexnet-owt-7be5be79.pth" in reason
-    finally:
-        lpips_model.cache_clear()
-
-
-def test_evaluate_writes_tables_and_figure(tmp_path, tiny_checkpoint):
-    pairs = rz.data.EmulatedRawPairs([str(SAMPLE)], patch=None, flips=False, reference="classical")
-    result = evaluate({"tiny": tiny_checkpoint}, pairs, out=str(tmp_path), tolerance=4)
-    assert [row["method"] for row in result["summary"]] == ["bicubic", "tiny"]
-    bicubic = result["summary"][0]
-    assert 15 < bicubic["psnr"] < 60 and 0.3 < bicubic["ssim"] <= 1
-    assert sorted(os.listdir(tmp_path)) == ["figure.png", "results.csv", "results.json", "results.md"]
-    table = (tmp_path / "results.md").read_text()
-    assert "| bicubic | 1 |" in table and ("unavailable" in table) == (lpips_model()[0] is None)
 
 
 @pytest.mark.slow
@@ -241,21 +199,3 @@ def test_compare_runs_three_arms_and_reports(tmp_path):
     assert [row["method"] for row in result["summary"]] == ["bicubic", "real-raw", "synthetic-raw", "rgb"]
     assert "emulated zoom pairs" in report and "Ranking by PSNR" in report and "Machine" in report
     assert (tmp_path / "cmp" / "figure.png").exists() and (tmp_path / "cmp" / "synthetic-raw" / "model.pt").exists()
-
-
-def test_zoom_and_eval_commands(tmp_path, tiny_checkpoint):
-    from rawzoom_isp.cli import main
-
-    raw = rz.read_raw(SAMPLE).crop(0, 0, 64, 64)
-    rz.write_dng(tmp_path / "small.dng", raw)
-    out = tmp_path / "z.png"
-    assert main(["zoom", str(tmp_path / "small.dng"), "-o", str(out), "--weights", tiny_checkpoint, "--compare"]) == 0
-    assert rz.imageio.read_image(out).shape == (3, 256, 256)
-    assert rz.imageio.read_image(tmp_path / "z_bicubic.png").shape == (3, 256, 256)
-    assert main(["eval", "--weights", tiny_checkpoint, "--raws", str(tmp_path / "small.dng"), "-o",
-                 str(tmp_path / "ev"), "--tolerance", "2"]) == 0
-    assert (tmp_path / "ev" / "results.json").exists()
-    assert main(["zoom", str(tmp_path / "small.dng"), "-o", str(tmp_path / "bad.png"), "--weights",
-                 str(tmp_path / "absent.pt")]) == 1
-    assert not (tmp_path / "bad.png").exists()
-    assert main(["train", "--config", str(tmp_path / "absent.toml")]) == 1

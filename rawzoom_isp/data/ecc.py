@@ -5,6 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import AlignmentError
+
+
+def centre_scaling(fx: float, fy: float) -> np.ndarray:
+    """Pixel-centre coordinates of an image resized by (fx, fy): x' = (x + 0.5) f - 0.5, as a 3x3."""
+    return np.array([[fx, 0, (fx - 1) / 2], [0, fy, (fy - 1) / 2], [0, 0, 1.0]])
+
 
 def _grey(rgb: torch.Tensor) -> np.ndarray:
     weights = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype).reshape(3, 1, 1)
@@ -27,13 +34,11 @@ def ecc_affine(template: torch.Tensor, moving: torch.Tensor, downscale: int = 1,
     try:
         _, warp = cv2.findTransformECC(a, b, warp, cv2.MOTION_AFFINE, criteria, None, 5)
     except cv2.error as exc:
-        raise RuntimeError(f"ECC alignment did not converge: {exc}") from None
+        raise AlignmentError(f"ECC alignment did not converge: {exc}") from None
     warp = warp.astype(np.float64)
-    if downscale > 1:  # pixel centres: x_full = s x_small + (s - 1) / 2
-        s = float(downscale)
-        lift = np.array([[s, 0, (s - 1) / 2], [0, s, (s - 1) / 2], [0, 0, 1]])
-        drop = np.linalg.inv(lift)
-        warp = (lift @ np.vstack([warp, [0, 0, 1]]) @ drop)[:2]
+    if downscale > 1:  # from the shrunk grid's pixel centres to the full one's
+        lift = centre_scaling(downscale, downscale)
+        warp = (lift @ np.vstack([warp, [0, 0, 1]]) @ np.linalg.inv(lift))[:2]
     return warp
 
 

@@ -1,75 +1,126 @@
-"""EmulatedRawPairs: zoom pairs emulated from real raw files (not optical pairs: say so in reports).
+"""Zoom pairs emulated from real raw files (not optical pairs: say so in reports).
 
-Target: a reference render of the full-resolution raw (LibRaw AHD or ``Pipeline.classical()``,
-camera WB, sRGB). Input: the real mosaic reduced N x in the Bayer domain, each LR site averaging the
-same-colour sites inside its own N x N footprint (real sensor signal, colour filters and optics),
-optionally with noise added so that its per-pixel noise matches a native capture: averaging k =
-(N/2)^2 sites divides the variance S x + O by k, so (1 - 1/k)(S x + O) is added back, with (S, O) from
-``estimate_noise`` (or the file's NoiseProfile for raws too small to estimate from).
+Target: a reference render of the full-resolution raw (LibRaw's AHD or ``Pipeline.classical()``,
+camera WB, sRGB). Input: the real mosaic reduced N x in the Bayer domain (``emulate_low``): each LR
+site averages the same-colour sites inside its own N x N footprint (real sensor signal, colour filters
+and optics), then noise is added so that the LR mosaic carries the noise of a native capture:
+averaging k = (N/2)^2 sites divides the variance S x + O by k, so (f - 1/k)(S x + O) is added back,
+f = 1 for matched noise (f > 1: a noisier capture). (S, O) per packed channel is the file's
+NoiseProfile, or ``estimate_noise`` for files without one (``noise_model``).
+
+``EmulatedRawPairs`` draws a window of the full-resolution raw at any pixel offset, so its CFA phase
+varies (RGGB, GRBG, GBRG, BGGR for a RGGB camera), and reduces that window: the pair is what a
+camera with that phase would give.
 """
 from __future__ import annotations
 
+import math
 import os
 
-import numpy as np
 import torch
 import torch.nn.functional as TF
 
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
-from ..raw.cfa import PACK_INDEX
-from ..raw.reader import read_raw
+from ..raw.cfa import PACK_INDEX, shifted_pattern
+from ..raw.image import RawImage
+from ..raw.reader import libraw_render, read_raw
 from ..synth.noise import add_noise, estimate_noise
 from .pairs import PairDataset, ZoomPair
 from .synthetic import list_files
+from ..errors import ConfigError, DataError, ShapeError
 
 RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".rw2", ".orf", ".raf", ".pef",
                   ".kdc", ".dcr", ".mos", ".3fr", ".erf", ".mrw", ".x3f", ".srw", ".iiq", ".rwl")
+REFERENCES = ("libraw", "classical")
+
+
+def _downscale_packed(packed: torch.Tensor, cfa: str, scale: int) -> torch.Tensor:
+    """(B, 4, h, w) [R, Gr, Gb, B] of a mosaic in ``cfa`` -> (B, 4, h / N, w / N) of the reduced
+    mosaic (same CFA): an LR site at tile position (dy, dx) averages its colour's (N/2)^2 sites in its
+    N x N footprint, which start N/2 packed positions further for dy or dx = 1."""
+    half = scale // 2
+    height, width = packed.shape[-2] // scale, packed.shape[-1] // scale
+    planes = []
+    for k, position in enumerate(PACK_INDEX[cfa]):
+        dy, dx = divmod(position, 2)
+        plane = packed[:, k:k + 1, half * dy:, half * dx:]
+        planes.append(TF.avg_pool2d(plane, half, stride=scale)[..., :height, :width])
+    return torch.cat(planes, 1)
+
+
+def _check_reducible(mosaic: torch.Tensor, scale: int) -> None:
+    if scale < 2 or scale % 2:
+        raise ConfigError(f"Bayer-domain reduction needs an even factor, got {scale}")
+    height, width = mosaic.shape[-2:]
+    if height % (2 * scale) or width % (2 * scale):
+        raise ShapeError(f"mosaic {height}x{width} must be a multiple of {2 * scale} in both sizes")
 
 
 def bayer_downscale(mosaic: torch.Tensor, cfa: str, scale: int) -> torch.Tensor:
     """(..., 1, H, W) -> (..., 1, H / N, W / N): each LR site is the mean of the same-colour sites in
     its N x N footprint ((N/2)^2 of them). N must be even; H, W multiples of 2N."""
-    if scale % 2:
-        raise ValueError(f"Bayer-domain reduction needs an even factor, got {scale}")
-    height, width = mosaic.shape[-2:]
-    if height % (2 * scale) or width % (2 * scale):
-        raise ValueError(f"mosaic {height}x{width} must be a multiple of {2 * scale} in both sizes")
-    packed = F.pack_bayer(mosaic, cfa)
-    lead = packed.shape[:-3]
-    flat = packed.reshape(-1, 4, height // 2, width // 2)
-    half = scale // 2
-    planes = []
-    for k, position in enumerate(PACK_INDEX[cfa]):
-        dy, dx = divmod(position, 2)
-        plane = flat[:, k:k + 1, half * dy:, half * dx:]
-        planes.append(TF.avg_pool2d(plane, half, stride=scale)[..., : height // (2 * scale), : width // (2 * scale)])
-    return F.unpack_bayer(torch.cat(planes, 1).reshape(*lead, 4, height // (2 * scale), width // (2 * scale)), cfa)
+    _check_reducible(mosaic, scale)
+    lead = mosaic.shape[:-3]
+    packed = F.pack_bayer(mosaic.reshape(-1, 1, *mosaic.shape[-2:]), cfa)
+    low = F.unpack_bayer(_downscale_packed(packed, cfa, scale), cfa)
+    return low.reshape(*lead, *low.shape[-3:])
 
 
-def libraw_render(path: str) -> torch.Tensor:
-    """LibRaw's AHD render with camera WB, sRGB primaries and sRGB gamma, no auto-brightening, sensor
-    orientation: (3, H, W) in [0, 1] on the raw's visible area."""
-    import rawpy
+def emulate_low(mosaic: torch.Tensor, cfa: str, scale: int, noise: torch.Tensor | None = None,
+                noise_factor: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A normalised HR mosaic (1, H, W) -> the LR mosaic (1, H / N, W / N) a native capture N x
+    coarser would give: ``bayer_downscale`` plus, with a noise model (S, O) per packed channel (4, 2),
+    noise of variance max(f - 1/k, 0)(S x + O), k = (N/2)^2, f = ``noise_factor``; clipped to [0, 1].
+    Packed once, unpacked once."""
+    _check_reducible(mosaic, scale)
+    low = _downscale_packed(F.pack_bayer(mosaic[None], cfa), cfa, scale)
+    if noise is not None:
+        kept = max(noise_factor - 1.0 / (scale // 2) ** 2, 0.0)
+        low = add_noise(low, (kept * noise[:, 0])[None], (kept * noise[:, 1])[None], generator)
+    return F.unpack_bayer(low, cfa)[0].clamp(0, 1)
 
-    with rawpy.imread(path) as raw:
-        rgb = raw.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16, user_flip=0,
-                              gamma=(2.4, 12.92), output_color=rawpy.ColorSpace.sRGB)
-    return torch.from_numpy(rgb.astype(np.float32) / 65535.0).permute(2, 0, 1)
+
+def noise_model(raw: RawImage) -> torch.Tensor:
+    """(S, O) per packed channel [R, Gr, Gb, B], (4, 2), of a native capture: the file's NoiseProfile
+    (what the camera states), else estimated from the raw (``estimate_noise``)."""
+    profile = raw.noise_profile
+    if profile is not None and bool(torch.isfinite(profile).all()) and bool((profile >= 0).all()):
+        return (profile if len(profile) == 4 else profile[:1].expand(4, 2)).clone()
+    try:
+        return estimate_noise(raw)
+    except ValueError:
+        raise DataError(f"{raw.path}: too small to estimate its noise and no NoiseProfile in the file; "
+                         "use noise_match=False") from None
+
+
+def reference_render(raw: RawImage, reference: str) -> torch.Tensor:
+    """The target of an emulated pair: LibRaw's AHD render ("libraw") or the classical pipeline with
+    Malvar demosaicing ("classical"), camera WB, sRGB, the raw's visible area, sensor orientation."""
+    if reference == "libraw":
+        return libraw_render(raw.path)[:, : raw.shape[0], : raw.shape[1]]
+    return Pipeline.classical(demosaic="malvar2004", color_matrix=raw.cam_to_srgb is not None)(raw)
 
 
 class EmulatedRawPairs(PairDataset):
     """Pairs from a folder of real raws (or a list of paths). ``reference``: "libraw" (AHD) or
-    "classical" (``Pipeline.classical(demosaic="malvar2004")``); ``noise_match``: add the noise a
-    native LR capture would have. Renders are cached per dataset object."""
+    "classical"; ``noise_match``: add the noise a native LR capture would have, times a factor drawn
+    log-uniformly from ``noise_range`` (default (1, 1): matched). With ``patch`` set, each sample is a
+    window of 2 x patch LR sites at any offset (and so any CFA phase); without, the whole raw.
+    Renders are cached per dataset object."""
 
     def __init__(self, root: str | list[str], scale: int = 4, reference: str = "libraw", noise_match: bool = True,
-                 **crop_options):
+                 noise_range: tuple[float, float] = (1.0, 1.0), **crop_options):
         super().__init__(scale=scale, **crop_options)
-        if reference not in ("libraw", "classical"):
-            raise ValueError(f"reference must be 'libraw' or 'classical', got {reference!r}")
+        if reference not in REFERENCES:
+            raise ConfigError(f"reference must be one of {REFERENCES}, got {reference!r}")
+        low, high = (float(v) for v in noise_range)
+        if not 0 < low <= high or not math.isfinite(high):
+            raise ConfigError(f"noise_range must be two factors 0 < low <= high, got {noise_range!r}")
+        if self.target_margin:
+            raise ConfigError("emulated pairs are aligned by construction: use target_margin=0")
         self.files = list(root) if isinstance(root, (list, tuple)) else list_files(root, RAW_EXTENSIONS)
-        self.reference, self.noise_match = reference, noise_match
+        self.reference, self.noise_match, self.noise_range = reference, noise_match, (low, high)
         self._cache: dict[int, tuple] = {}
 
     def __len__(self) -> int:
@@ -77,51 +128,35 @@ class EmulatedRawPairs(PairDataset):
 
     def _prepared(self, index: int):
         if index not in self._cache:
-            path = self.files[index]
-            raw = read_raw(path)
-            unit = 2 * self.scale
-            raw = raw.crop(0, 0, raw.shape[0] // unit * unit, raw.shape[1] // unit * unit)
-            if self.reference == "libraw":
-                target = libraw_render(path)[:, : raw.shape[0], : raw.shape[1]]
-            else:
-                target = Pipeline.classical(demosaic="malvar2004")(raw)
-            noise = self._noise_model(raw) if self.noise_match else None
-            normalised = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
-            low = bayer_downscale(normalised, raw.cfa, self.scale)
-            self._cache[index] = (raw, low, target.half(), noise)
+            raw = read_raw(self.files[index])
+            target = reference_render(raw, self.reference).half()
+            noise = noise_model(raw) if self.noise_match else None
+            mosaic = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
+            self._cache[index] = (raw, mosaic, target, noise)
         return self._cache[index]
 
-    @staticmethod
-    def _noise_model(raw) -> torch.Tensor:
-        """(S, O) per packed channel: estimated from the raw, or, for a raw too small to estimate
-        from, the file's NoiseProfile."""
-        try:
-            return estimate_noise(raw)
-        except ValueError:
-            if raw.noise_profile is None:
-                raise ValueError(f"{raw.path}: too small to estimate its noise and no NoiseProfile in the file; "
-                                 "use noise_match=False") from None
-            profile = raw.noise_profile
-            return (profile if len(profile) == 4 else profile[:1].expand(4, 2)).clone()
+    def _noise_factor(self, generator: torch.Generator) -> float:
+        low, high = (math.log(v) for v in self.noise_range)
+        return math.exp(low + (high - low) * float(torch.rand(1, generator=generator)))
 
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
-        raw, low, target, noise = self._prepared(index)
-        if self.target_margin:
-            raise ValueError("emulated pairs are aligned by construction: use target_margin=0")
-        if self.patch is not None:  # only the window a crop can use (2p + 4 sites, even offsets)
-            window = 2 * self.patch + 4
-            height, width = low.shape[-2:]
-            if height >= window and width >= window:
-                top = 2 * int(torch.randint(0, (height - window) // 2 + 1, (1,), generator=generator))
-                left = 2 * int(torch.randint(0, (width - window) // 2 + 1, (1,), generator=generator))
-                n = self.scale
-                low = low[..., top:top + window, left:left + window]
-                target = target[..., n * top:n * (top + window), n * left:n * (left + window)]
-        if noise is not None:
-            kept = 1.0 - 1.0 / (self.scale // 2) ** 2
-            packed = add_noise(F.pack_bayer(low[None], raw.cfa), (kept * noise[:, 0])[None], (kept * noise[:, 1])[None],
-                               generator)
-            low = F.unpack_bayer(packed, raw.cfa)[0].clamp(0, 1)
-        return ZoomPair(mosaic=low, cfa=raw.cfa, target=target.float(), wb_gains=raw.wb_gains, cam_to_srgb=raw.cam_to_srgb,
-                        info={"source": os.path.basename(self.files[index]), "pairs": "emulated", "target_white_balanced": True,
-                              "render": "srgb"})
+        raw, mosaic, target, noise = self._prepared(index)
+        unit = 2 * self.scale
+        size = (unit * self.patch,) * 2 if self.patch is not None else \
+            (raw.shape[0] // unit * unit, raw.shape[1] // unit * unit)
+        if size[0] > raw.shape[0] or size[1] > raw.shape[1]:
+            raise DataError(f"{raw.path}: a {size[0]}x{size[1]} window (patch {self.patch} at {self.scale}x) "
+                             f"does not fit in {raw.shape[0]}x{raw.shape[1]}; use a smaller patch")
+        top, left = 0, 0
+        if self.patch is not None:
+            top = int(torch.randint(0, raw.shape[0] - size[0] + 1, (1,), generator=generator))
+            left = int(torch.randint(0, raw.shape[1] - size[1] + 1, (1,), generator=generator))
+        cfa = shifted_pattern(raw.cfa, top, left)
+        window = mosaic[:, top:top + size[0], left:left + size[1]]
+        factor = self._noise_factor(generator) if noise is not None else 1.0
+        low = emulate_low(window, cfa, self.scale, noise, factor, generator)
+        return ZoomPair(mosaic=low, cfa=cfa, target=target[:, top:top + size[0], left:left + size[1]].float(),
+                        wb_gains=raw.wb_gains, cam_to_srgb=raw.cam_to_srgb,
+                        info={"source": os.path.basename(self.files[index]), "pairs": "emulated",
+                              "target_white_balanced": True, "render": "srgb", "noise_factor": factor,
+                              "window": (top, left)})

@@ -2,12 +2,13 @@
 
 A source loads a ``ZoomPair``: a normalised linear LR mosaic (1, H, W) in the source's CFA and the
 target RGB (3, N H, N W) aligned to it. ``PairDataset`` turns it into training samples with one
-policy for all sources: a random crop of ``patch`` x ``patch`` packed pixels (even mosaic offsets, so
-the CFA phase is kept), optional flips that keep the CFA (a flipped crop starts one site later, so
-its first site has the source's colour again), and the input as packed raw [R, Gr, Gb, B] (4, p, p)
-or, for the 8-bit RGB arm, the same LR view rendered to 8-bit sRGB (3, 2p, 2p). Randomness comes
-from (seed, epoch, index), so samples do not depend on DataLoader workers. Samples carry the WB
-gains and the colour matrix (identity, with ``has_color_matrix`` False, when the source has none).
+policy for all sources: a random window of ``patch`` x ``patch`` packed positions at any offset (so any
+CFA phase), one of the 8 flips and transposes (``augment``), and the input as packed raw
+[R, Gr, Gb, B] unified to RGGB geometry by the flips ``unify_flips`` names (the target flipped alike),
+which is what ``LearnedZoom`` does before the network; or, for the 8-bit RGB arm, the same LR view
+rendered to 8-bit sRGB (3, 2p, 2p). Randomness comes from (seed, epoch, index), so samples do not
+depend on DataLoader workers. Samples carry the WB gains and the colour matrix (identity, with
+``has_color_matrix`` False, when the source has none).
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from ..isp import functional as F
 from ..isp.kinds import DataKind
 from ..isp.pipeline import Pipeline
 from ..isp.stages import ColorMatrix, Gamma, ToneMap, WhiteBalance
+from ..raw.cfa import shifted_pattern, transform_pattern, unify_flips
 from ..raw.image import RawMeta
+from ..errors import ConfigError, DataError, ShapeError
 
 INPUT_FORMATS = ("raw", "rgb")
 
@@ -70,7 +73,7 @@ def render_camera_rgb(linear: torch.Tensor, wb_gains: torch.Tensor, cam_to_srgb:
     classical stages (WB -> colour matrix -> gamma [-> tone curve]) and per-image metadata (B, 3),
     (B, 3, 3); differentiable."""
     if render not in TARGET_RENDERS:
-        raise ValueError(f"unknown target render {render!r}; known: {', '.join(TARGET_RENDERS)}")
+        raise ConfigError(f"unknown target render {render!r}; known: {', '.join(TARGET_RENDERS)}")
     curve, gamma, tone = TARGET_RENDERS[render]
     stages = [("wb", WhiteBalance()), ("ccm", ColorMatrix()), ("gamma", Gamma(curve, gamma))]
     if tone:
@@ -81,18 +84,18 @@ def render_camera_rgb(linear: torch.Tensor, wb_gains: torch.Tensor, cam_to_srgb:
 class PairDataset(Dataset, abc.ABC):
     """Base class: subclasses implement ``__len__`` (number of pairs) and ``load(index, generator)``."""
 
-    def __init__(self, scale: int = 4, patch: int | None = 64, input_format: str = "raw", flips: bool = True,
+    def __init__(self, scale: int = 4, patch: int | None = 64, input_format: str = "raw", augment: bool = True,
                  target_margin: int = 0, seed: int = 0):
         if input_format not in INPUT_FORMATS:
-            raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
+            raise ConfigError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
         if scale < 1 or patch is not None and patch < 1:
-            raise ValueError(f"scale and patch must be positive, got {scale} and {patch}")
+            raise ConfigError(f"scale and patch must be positive, got {scale} and {patch}")
         self.scale, self.patch, self.input_format = int(scale), patch, input_format
-        self.flips, self.target_margin, self.seed = flips, int(target_margin), int(seed)
+        self.augment, self.target_margin, self.seed = augment, int(target_margin), int(seed)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """New random crops and flips for a new epoch (call before iterating)."""
+        """New random crops and augmentations for a new epoch (call before iterating)."""
         self.epoch = int(epoch)
 
     def generator(self, index: int, epoch: int | None = None) -> torch.Generator:
@@ -116,39 +119,48 @@ class PairDataset(Dataset, abc.ABC):
             raise IndexError(f"index {index} out of range for {len(self)} pairs")
         generator = self.generator(index, epoch)
         pair = self.load(index, generator)
-        mosaic, target = self._crop(pair, generator)
+        mosaic, target, cfa = self._crop(pair, generator)
+        if self.augment:
+            mosaic, target, cfa = _random_dihedral(mosaic, target, cfa, generator)
         if self.input_format == "raw":
-            network_input = F.pack_bayer(mosaic, pair.cfa)
+            flips = unify_flips(cfa)
+            mosaic, target, cfa = mosaic.flip(flips), target.flip(flips), "RGGB"
+            network_input = F.pack_bayer(mosaic, cfa)
         else:
-            network_input = render_rgb8(mosaic, pair.cfa, pair.wb_gains, pair.cam_to_srgb)
+            network_input = render_rgb8(mosaic, cfa, pair.wb_gains, pair.cam_to_srgb)
         has_matrix = pair.cam_to_srgb is not None
-        return {"input": network_input.float(), "target": target.float(), "cfa": pair.cfa,
+        return {"input": network_input.float(), "target": target.float(), "cfa": cfa,
                 "wb_gains": pair.wb_gains.float(), "scale": self.scale, "index": index,
                 "has_color_matrix": has_matrix,
                 "cam_to_srgb": pair.cam_to_srgb.float() if has_matrix else torch.eye(3), **pair.info}
 
     def _crop(self, pair: ZoomPair, generator: torch.Generator):
+        """A window of ``patch`` x ``patch`` packed positions (2 patch mosaic sites) at any offset, so
+        any CFA phase; (mosaic, target, the window's CFA)."""
         n, margin = self.scale, self.target_margin
         height, width = pair.mosaic.shape[-2:]
         if pair.target.shape[-2:] != (n * height + 2 * margin, n * width + 2 * margin):
-            raise ValueError(f"target {tuple(pair.target.shape[-2:])} is not {n} x the mosaic {height}x{width} "
+            raise ShapeError(f"target {tuple(pair.target.shape[-2:])} is not {n} x the mosaic {height}x{width} "
                              f"plus {margin} px margins")
         if self.patch is None:
-            return pair.mosaic, pair.target
+            return pair.mosaic, pair.target, pair.cfa
         size = 2 * self.patch
-        if height < size + 2 or width < size + 2:
-            raise ValueError(f"a {size}x{size} mosaic crop (+1 site for flips) does not fit in {height}x{width}; "
-                             "use a smaller patch")
-
-        def pick(limit):
-            return 2 * int(torch.randint(0, (limit - size - 2) // 2 + 1, (1,), generator=generator))
-
-        top, left = pick(height), pick(width)
-        flip_v, flip_h = (bool(torch.rand(1, generator=generator) < 0.5) and self.flips for _ in range(2))
-        top, left = top + flip_v, left + flip_h  # a flipped crop starts one site later: same CFA phase
+        if height < size or width < size:
+            raise DataError(f"a {size}x{size} mosaic crop does not fit in {height}x{width}; use a smaller patch")
+        top = int(torch.randint(0, height - size + 1, (1,), generator=generator))
+        left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
         mosaic = pair.mosaic[..., top:top + size, left:left + size]
         target = pair.target[..., n * top:n * (top + size) + 2 * margin, n * left:n * (left + size) + 2 * margin]
-        dims = [d for d, flag in ((-2, flip_v), (-1, flip_h)) if flag]
-        if dims:
-            mosaic, target = mosaic.flip(dims), target.flip(dims)
-        return mosaic, target
+        return mosaic, target, shifted_pattern(pair.cfa, top, left)
+
+
+def _random_dihedral(mosaic: torch.Tensor, target: torch.Tensor, cfa: str, generator: torch.Generator):
+    """One of the 8 flips/transposes of an (even-sized) mosaic and its target, drawn uniformly, with
+    the pattern that results."""
+    transpose, flip_v, flip_h = (bool(b) for b in torch.rand(3, generator=generator) < 0.5)
+    if transpose:
+        mosaic, target = mosaic.transpose(-1, -2), target.transpose(-1, -2)
+    dims = [d for d, flag in ((-2, flip_v), (-1, flip_h)) if flag]
+    if dims:
+        mosaic, target = mosaic.flip(dims), target.flip(dims)
+    return mosaic, target, transform_pattern(cfa, flip_v, flip_h, transpose)

@@ -1,51 +1,73 @@
 """SRRawDataset: the SR-RAW layout (Zhang et al. 2019) as optical zoom pairs.
 
-Layout: ``root[/split]/<sequence>/0000k.<raw>`` + ``0000k.JPG``, k = 1..7, 00001 the longest focal
+Layout: ``root/<split>/<sequence>/0000k.<raw>`` + ``0000k.JPG``, k = 1..7, 00001 the longest focal
 length. Pairs: 4x (00005 -> 00001), (00006 -> 00002), (00007 -> 00003), as the original; 8x: the
-input whose focal ratio to 00001 is nearest 8. For a pair, with focal lengths from the JPEG EXIF:
-the input raw is cropped (centred, CFA phase kept) to the target's field of view; its JPEG, cropped
-alike, is the template to which the target JPEG is aligned by ECC (affine, on grey images shrunk
-``align_downscale`` x; the warp is cached per sequence as JSON); the target is warped onto the input
-crop, resized to exactly N x the crop, and divided by its white balance ** (1 / 2.2) (the original's
-"WB removed from the target"; the network output gets it back after the net). The target keeps
-``target_margin`` extra pixels per side for the shift-tolerant loss.
+input whose focal ratio to 00001 is nearest 8. A pair needs both EXIF focal lengths, with a ratio
+within ``FOCAL_RATIO_TOLERANCE`` of the scale; pairs that fail are skipped, one warning each, and
+``summary`` says how many were used and why others were not.
+
+For a pair: the input raw is cropped (centred, CFA phase kept) to the target's field of view; its
+JPEG, cut alike, is the template to which the target JPEG is aligned by ECC (affine, on grey images
+shrunk ``align_downscale`` x); the target is warped onto the input crop at N x its size. JPEGs are
+read as stored, ignoring their EXIF orientation, like the raw mosaic (a camera stores both in sensor
+orientation). White balance as the original (``main_wb.py``): per image, the ratio of the means of
+LibRaw's linear renders with and without the camera's WB, [R, G, B], read from the sequence's
+``wb.txt`` when it has one; the target is divided by it ** (1 / 2.2) (the network output gets it back
+after the net). The target keeps ``target_margin`` extra pixels per side for the shift-tolerant loss.
+
+Each prepared pair (the input crop, the aligned target, the WB) is cached, written atomically, in
+``cache_dir`` (default: ``$XDG_CACHE_HOME/rawzoom_isp/srraw``; never the dataset folder, which may be
+read-only), keyed by the files' names, sizes and times and the preparation settings, so DataLoader
+workers only crop cached tensors.
 """
 from __future__ import annotations
 
-import json
+import hashlib
+import logging
 import os
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_path
 from ..imageio import read_image
 from ..isp import functional as F
-from ..raw.reader import read_raw
-from .align import ecc_affine, warp_affine
+from ..raw.reader import libraw_linear_means, read_raw
+from .ecc import centre_scaling, ecc_affine, warp_affine
 from .emulated import RAW_EXTENSIONS
 from .pairs import PairDataset, ZoomPair
+from ..errors import ConfigError, MissingDataError
 
+log = logging.getLogger(__name__)
 PAIRS_4X = ((5, 1), (6, 2), (7, 3))
-
-
-def _centre_scaling(fx: float, fy: float) -> np.ndarray:
-    """Pixel-centre coordinates of an image resized by (fx, fy): x' = (x + 0.5) f - 0.5."""
-    return np.array([[fx, 0, (fx - 1) / 2], [0, fy, (fy - 1) / 2], [0, 0, 1.0]])
-
-
-def _resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    shrink = height < image.shape[1]
-    out = torch.nn.functional.interpolate(image[None], size=(height, width), mode="bicubic", align_corners=False,
-                                          antialias=shrink)
-    return out[0].clamp(0, 1)
+FOCAL_RATIO_TOLERANCE = (0.75, 1.5)  # accepted focal ratio / scale
 
 
 def jpeg_focal_length(path: str) -> float | None:
+    """The EXIF FocalLength (mm) of an image, or None."""
     from PIL import Image
 
     with Image.open(path) as image:
         value = image.getexif().get_ifd(0x8769).get(37386)
     return float(value) if value else None
+
+
+def read_wb_file(path: str) -> dict[str, torch.Tensor]:
+    """The original's ``wb.txt`` (``main_wb.py``): lines "WB", then "<path without extension>:" and
+    "r g g b"; -> {file stem: (R, G, B) gains}."""
+    gains, key = {}, None
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line == "WB":
+                continue
+            if line.endswith(":"):
+                key = os.path.basename(line[:-1])
+            elif key is not None:
+                r, g, _, b = (float(v) for v in line.split()[:4])
+                gains[key] = torch.tensor([r, g, b]) / g
+                key = None
+    return gains
 
 
 def _find(folder: str, index: int, extensions) -> str | None:
@@ -57,26 +79,45 @@ def _find(folder: str, index: int, extensions) -> str | None:
     return None
 
 
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "rawzoom_isp", "srraw")
+
+
 class SRRawDataset(PairDataset):
     def __init__(self, root: str, scale: int = 4, split: str | None = None, align_downscale: int = 8,
                  cache_dir: str | None = None, target_margin: int = 16, **crop_options):
         super().__init__(scale=scale, target_margin=target_margin, **crop_options)
         if scale not in (4, 8):
-            raise ValueError(f"SR-RAW pairs exist for 4x and 8x, got {scale}")
-        base = os.path.join(root, split) if split and os.path.isdir(os.path.join(root, split)) else root
+            raise ConfigError(f"SR-RAW pairs exist for 4x and 8x, got {scale}")
+        base = os.path.join(root, split) if split else root
         if not os.path.isdir(base):
-            raise FileNotFoundError(f"{base}: no such SR-RAW folder")
+            raise MissingDataError(f"{base}: no such SR-RAW folder" + (f" (split {split!r})" if split else ""))
         self.align_downscale = align_downscale
-        self.cache_dir = cache_dir or os.path.join(base, ".rawzoom_align")
-        self.pairs = []
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.pairs, self.skipped = [], []
         for sequence in sorted(os.listdir(base)):
             folder = os.path.join(base, sequence)
             if os.path.isdir(folder) and not sequence.startswith("."):
-                self.pairs += self._sequence_pairs(folder)
+                self._sequence_pairs(folder)
         if not self.pairs:
-            raise FileNotFoundError(f"{base}: no SR-RAW sequences (0000k raw + JPG files) found")
+            raise MissingDataError(f"{base}: no usable SR-RAW pairs (0000k raw + JPG files); {self.summary}")
+        log.info("SR-RAW %s: %s", base, self.summary)
 
-    def _sequence_pairs(self, folder: str) -> list[dict]:
+    @property
+    def summary(self) -> str:
+        """How many pairs are used, and how many were skipped, by reason."""
+        reasons: dict[str, int] = {}
+        for _, reason in self.skipped:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        skipped = "; ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+        return f"{len(self.pairs)} pairs used, {len(self.skipped)} skipped" + (f" ({skipped})" if skipped else "")
+
+    def _skip(self, what: str, reason: str) -> None:
+        self.skipped.append((what, reason))
+        log.warning("SR-RAW: skipping %s: %s", what, reason)
+
+    def _sequence_pairs(self, folder: str) -> None:
         files = {}
         for k in range(1, 8):
             raw, jpg = _find(folder, k, RAW_EXTENSIONS), _find(folder, k, (".jpg", ".jpeg"))
@@ -85,55 +126,94 @@ class SRRawDataset(PairDataset):
         if self.scale == 4:
             chosen = [(s, t) for s, t in PAIRS_4X if s in files and t in files]
         else:
-            candidates = [k for k in files if k != 1 and files[k][2] and 1 in files and files[1][2]]
-            chosen = [(min(candidates, key=lambda k: abs(files[1][2] / files[k][2] - 8)), 1)] if candidates else []
-        return [{"sequence": os.path.basename(folder), "folder": folder, "source": files[s], "target": files[t],
-                 "ids": (s, t)} for s, t in chosen]
+            focal = {k: f[2] for k, f in files.items() if f[2]}
+            candidates = [k for k in focal if k != 1] if 1 in focal else []
+            chosen = [(min(candidates, key=lambda k: abs(focal[1] / focal[k] - 8)), 1)] if candidates else []
+        name = os.path.basename(folder)
+        for s, t in chosen:
+            what = f"{name}/{s:05d}->{t:05d}"
+            (_, _, source_focal), (_, _, target_focal) = files[s], files[t]
+            if not (source_focal and target_focal):
+                self._skip(what, "no EXIF focal length")
+                continue
+            ratio = target_focal / source_focal
+            low, high = FOCAL_RATIO_TOLERANCE
+            if not low * self.scale <= ratio <= high * self.scale:
+                self._skip(what, f"focal ratio far from {self.scale}x")
+                continue
+            self.pairs.append({"sequence": name, "folder": folder, "source": files[s], "target": files[t],
+                               "ids": (s, t), "ratio": ratio})
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def _warp(self, pair: dict, template: torch.Tensor, moving: torch.Tensor) -> np.ndarray:
-        os.makedirs(self.cache_dir, exist_ok=True)
-        path = os.path.join(self.cache_dir, f"{pair['sequence']}.json")
-        key = "{:05d}-{:05d}@{}x{}".format(*pair["ids"], *template.shape[-2:])
-        cached = json.load(open(path)) if os.path.isfile(path) else {}
-        if key not in cached:
-            cached[key] = ecc_affine(template, moving, downscale=self.align_downscale).tolist()
-            tmp = f"{path}.part"
-            with open(tmp, "w") as fh:
-                json.dump(cached, fh, indent=1)
-            os.replace(tmp, path)
-        return np.asarray(cached[key])
+    def _wb(self, pair: dict, raw_path: str) -> torch.Tensor:
+        """The original's per-image WB (see the module docstring)."""
+        wb_file = os.path.join(pair["folder"], "wb.txt")
+        stem = os.path.splitext(os.path.basename(raw_path))[0]
+        if os.path.isfile(wb_file):
+            gains = read_wb_file(wb_file)
+            if stem in gains:
+                return gains[stem]
+        with_wb, without = libraw_linear_means(raw_path, camera_wb=True), libraw_linear_means(raw_path, camera_wb=False)
+        ratio = with_wb / without
+        return ratio / ratio[1]
 
-    def load(self, index: int, generator: torch.Generator) -> ZoomPair:
+    def _cache_path(self, pair: dict) -> str:
+        parts = [self.scale, self.target_margin, self.align_downscale]
+        for path in (*pair["source"][:2], *pair["target"][:2]):
+            stat = os.stat(path)
+            parts += [os.path.basename(path), stat.st_size, stat.st_mtime_ns]
+        key = hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+        return os.path.join(self.cache_dir, f"{pair['sequence']}-{pair['ids'][0]:05d}-{pair['ids'][1]:05d}-{key}.pt")
+
+    def prepared(self, index: int) -> dict:
+        """The pair's input crop (mosaic, normalised), aligned target, WB, warp: from the cache, or
+        computed and cached."""
         pair = self.pairs[index]
-        (src_raw, src_jpg, src_focal), (tgt_raw, tgt_jpg, tgt_focal) = pair["source"], pair["target"]
+        path = self._cache_path(pair)
+        if os.path.isfile(path):
+            try:
+                return torch.load(path, weights_only=True)
+            except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
+                log.warning("SR-RAW: cache entry %s is damaged; recomputing it", path)
+        entry = self._prepare(pair)
+        os.makedirs(self.cache_dir, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save(entry, tmp)
+        return entry
+
+    def _prepare(self, pair: dict) -> dict:
+        (src_raw, src_jpg, _), (tgt_raw, tgt_jpg, _) = pair["source"], pair["target"]
         raw = read_raw(src_raw)
-        if not (src_focal and tgt_focal) or tgt_focal <= src_focal:
-            raise ValueError(f"{pair['folder']}: need EXIF focal lengths with the target longer than the input")
         n, margin = self.scale, self.target_margin
-        ratio = tgt_focal / src_focal
-        # Centred field-of-view crop of the input mosaic, even offsets, sizes such that N x fits.
+        ratio = pair["ratio"]
+        # Centred field-of-view crop of the input mosaic, even offsets and sizes.
         height = int(raw.shape[0] / ratio) // 2 * 2
         width = int(raw.shape[1] / ratio) // 2 * 2
         top, left = (raw.shape[0] - height) // 4 * 2, (raw.shape[1] - width) // 4 * 2
         crop = raw.crop(top, left, height, width)
         # Template: the input JPEG cut to the same field of view, at the crop's size.
-        src_image = read_image(src_jpg)
+        src_image = read_image(src_jpg, apply_orientation=False)
         sy, sx = src_image.shape[1] / raw.shape[0], src_image.shape[2] / raw.shape[1]
-        template = _resize_to(src_image[:, round(top * sy):round((top + height) * sy),
-                                        round(left * sx):round((left + width) * sx)], height, width)
-        target_full = read_image(tgt_jpg)
-        warp = self._warp(pair, template, _resize_to(target_full, height, width))
+        template = F.resize_to(src_image[:, round(top * sy):round((top + height) * sy),
+                                         round(left * sx):round((left + width) * sx)], height, width)
+        target_full = read_image(tgt_jpg, apply_orientation=False)
+        warp = ecc_affine(template, F.resize_to(target_full, height, width), downscale=self.align_downscale)
         # Target grid q (N x the crop, plus margins) -> crop grid -> warp -> full target JPEG.
-        to_crop = np.linalg.inv(_centre_scaling(n, n)) @ np.array([[1, 0, -margin], [0, 1, -margin], [0, 0, 1.0]])
-        to_jpeg = _centre_scaling(target_full.shape[2] / width, target_full.shape[1] / height)
+        to_crop = np.linalg.inv(centre_scaling(n, n)) @ np.array([[1, 0, -margin], [0, 1, -margin], [0, 0, 1.0]])
+        to_jpeg = centre_scaling(target_full.shape[2] / width, target_full.shape[1] / height)
         full = to_jpeg @ np.vstack([warp, [0, 0, 1]]) @ to_crop
         target = warp_affine(target_full, full[:2], (n * height + 2 * margin, n * width + 2 * margin))
-        target_wb = read_raw(tgt_raw).wb_gains
+        target_wb = self._wb(pair, tgt_raw)
         target = F.apply_white_balance(target, 1.0 / target_wb, gamma=F.WB_GAMMA, clip=True)
         mosaic = F.subtract_black_level(crop.bayer[None], crop.black_level, crop.white_level)
-        return ZoomPair(mosaic=mosaic, cfa=crop.cfa, target=target, wb_gains=target_wb, cam_to_srgb=crop.cam_to_srgb,
+        return {"mosaic": mosaic.half(), "cfa": crop.cfa, "target": target.half(), "wb_gains": target_wb,
+                "cam_to_srgb": crop.cam_to_srgb, "warp": torch.from_numpy(np.asarray(warp)).float()}
+
+    def load(self, index: int, generator: torch.Generator) -> ZoomPair:
+        pair, entry = self.pairs[index], self.prepared(index)
+        return ZoomPair(mosaic=entry["mosaic"].float(), cfa=entry["cfa"], target=entry["target"].float(),
+                        wb_gains=entry["wb_gains"], cam_to_srgb=entry["cam_to_srgb"],
                         info={"source": f"{pair['sequence']}/{pair['ids'][0]:05d}->{pair['ids'][1]:05d}",
-                              "pairs": "SR-RAW", "target_white_balanced": False, "warp": torch.from_numpy(np.asarray(warp)).float()})
+                              "pairs": "SR-RAW", "target_white_balanced": False, "warp": entry["warp"]})

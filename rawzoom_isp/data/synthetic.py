@@ -10,6 +10,7 @@ from ..imageio import read_image
 from ..isp import functional as F
 from ..synth.unprocess import unprocess
 from .pairs import PairDataset, ZoomPair
+from ..errors import DataError, MissingDataError
 
 CACHED_IMAGES = 16
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -17,10 +18,10 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 def list_files(root: str, extensions: tuple[str, ...]) -> list[str]:
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: no such folder")
+        raise MissingDataError(f"{root}: no such folder")
     files = sorted(os.path.join(root, f) for f in os.listdir(root) if f.lower().endswith(extensions))
     if not files:
-        raise FileNotFoundError(f"{root}: no files ending in {', '.join(extensions)}")
+        raise MissingDataError(f"{root}: no files ending in {', '.join(extensions)}")
     return files
 
 
@@ -72,7 +73,7 @@ class SyntheticPairs(PairDataset):
             window = (2 * self.patch + 4) * n
             height, width = image.shape[-2:]
             if height < window + 2 * margin or width < window + 2 * margin:
-                raise ValueError(f"{source}: {height}x{width} is smaller than the {window}px window a patch needs")
+                raise DataError(f"{source}: {height}x{width} is smaller than the {window}px window a patch needs")
             top = int(torch.randint(0, height - window - 2 * margin + 1, (1,), generator=generator))
             left = int(torch.randint(0, width - window - 2 * margin + 1, (1,), generator=generator))
             image = image[:, top:top + window + 2 * margin, left:left + window + 2 * margin]

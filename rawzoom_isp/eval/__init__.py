@@ -1,6 +1,9 @@
-"""Evaluation: PSNR / SSIM / LPIPS after shift-tolerant alignment, the bicubic baseline, reports."""
+"""Evaluation: held-out cases (LR raw + target), the classical baselines, scores with standard errors
+and paired win rates, reports; the data-type comparison."""
+from .cases import Case, case_from_pair, emulated_cases, textured_windows
 from .compare import compare
-from .evaluate import bicubic, evaluate, markdown_table, predict, score
+from .evaluate import BASELINES, baseline, evaluate, markdown_table, paired, score
 from .metrics import lpips_distance, lpips_model, psnr, ssim
 
-__all__ = ["bicubic", "compare", "evaluate", "lpips_distance", "lpips_model", "markdown_table", "predict", "psnr", "score", "ssim"]
+__all__ = ["BASELINES", "Case", "baseline", "case_from_pair", "compare", "emulated_cases", "evaluate", "lpips_distance",
+           "lpips_model", "markdown_table", "paired", "psnr", "score", "ssim", "textured_windows"]

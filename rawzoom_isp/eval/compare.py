@@ -18,8 +18,9 @@ import torch
 
 from ..atomic import atomic_path
 from ..data import EmulatedRawPairs, SRRawDataset
-from ..data.emulated import libraw_render
+from ..raw.reader import libraw_render
 from ..errors import ConfigError
+from ..tomlfile import read_toml
 from ..imageio import write_image
 from ..train.config import load_config
 from ..train.trainer import train
@@ -35,11 +36,8 @@ COMPARE_KEYS = {"profile", "train", "test", "srraw", "out", "tolerance"}
 
 
 def _split(config) -> tuple[dict, dict]:
-    import tomllib
-
     if not isinstance(config, dict):
-        with open(config, "rb") as fh:
-            config = tomllib.load(fh)
+        config = read_toml(config, "compare config")
     config = copy.deepcopy(config)
     section = config.pop("compare", None)
     if section is None:
@@ -105,9 +103,9 @@ def compare(config, progress: bool = True) -> dict:
         timings[arm] = time.time() - t0
     scale = base.get("data", {}).get("scale", 4)
     if "srraw" in compare_cfg:
-        test = SRRawDataset(compare_cfg["srraw"], scale=scale, split="test", patch=None, flips=False, target_margin=0)
+        test = SRRawDataset(compare_cfg["srraw"], scale=scale, split="test", patch=None, augment=False, target_margin=0)
     else:
-        test = EmulatedRawPairs(compare_cfg["test"], scale=scale, patch=None, flips=False, noise_match=True)
+        test = EmulatedRawPairs(compare_cfg["test"], scale=scale, patch=None, augment=False, noise_match=True)
     result = evaluate(weights, test, out=out, tolerance=compare_cfg.get("tolerance", 8))
     result["timings_s"] = timings
     result["total_s"] = time.time() - started

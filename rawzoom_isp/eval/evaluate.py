@@ -1,115 +1,193 @@
-"""Scoring zoom models against the bicubic baseline on held-out pairs.
+"""Scoring zoom models against the classical pipelines a user already has, with statistical power.
 
-For each pair (whole images): the model's output, white-balanced after the network in gamma space
-(out * wb^(1/2.2)); the bicubic baseline, the classical render of the LR mosaic zoomed N x; the
-target with its white balance. Output and baseline lose ``tolerance`` px per side and the target is
-searched for the best integer shift within +-tolerance (the original's shift-tolerant alignment,
-stride 1, mean L1); PSNR, SSIM and LPIPS (or why it is unavailable) are computed on what overlaps.
+Methods, each run on the LR raw of every case (``cases``):
+- ``libraw``: LibRaw's AHD render of the LR raw (written as a DNG: camera WB, its colour matrix, sRGB),
+  zoomed N x with bicubic. What a photographer would do; the strongest classical baseline here.
+- ``classical``: the project's best classical render (Menon 2007 demosaic, camera WB, colour matrix,
+  sRGB), bicubic N x.
+- ``bilinear``: a weak baseline, labelled as such: bilinear demosaic, bicubic N x.
+- each model: its learned-zoom pipeline (``Pipeline.default`` with its weights; an 8-bit RGB model
+  gets the LR raw's 8-bit classical render).
+
+Scoring: every output loses ``tolerance`` px per side and the target is searched for the best integer
+shift within +-tolerance (least mean L1); PSNR and SSIM on what overlaps, plus a colour-matched PSNR
+(an affine 3x4 colour fit per image, which forgives colour rendering and keeps detail). Summaries:
+per method the mean and standard error; per model against each baseline the mean paired difference,
+its standard error and the win rate, overall and per CFA phase.
 """
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import tempfile
+from typing import Iterable
 
 import torch
 
-from ..align import shift_tolerant_crop
+from ..shift_tolerant import shift_tolerant_crop
 from ..atomic import atomic_path
-from ..data import render_camera_rgb, render_rgb, render_rgb8
+from ..data.pairs import render_rgb, render_rgb8
 from ..isp import functional as F
-from ..isp.zoom import receptive_radius, run_tiled
-from ..models.checkpoint import load_model
+from ..isp.pipeline import Pipeline
+from ..models.stage import LearnedZoom
+from ..raw.dng import write_dng
+from ..raw.image import RawImage
+from ..raw.reader import libraw_render
+from .cases import Case
 from .metrics import lpips_distance, lpips_model, psnr, ssim
+from ..errors import ConfigError, DataError
+
+BASELINES = {
+    "libraw": "LibRaw AHD render of the LR raw (camera WB, sRGB), bicubic N x",
+    "classical": "rawzoom classical render (Menon 2007 demosaic, camera WB, colour matrix, sRGB), bicubic N x",
+    "bilinear": "weak baseline: bilinear demosaic, camera WB, colour matrix, sRGB, bicubic N x",
+}
+STRONGEST = "libraw"
 
 
-
-def _pieces(sample: dict):
-    cfa = sample["cfa"]
-    mosaic = F.unpack_bayer(sample["input"], cfa)
-    ccm = sample["cam_to_srgb"] if sample["has_color_matrix"] else None
-    gains = sample["wb_gains"]
-    target = sample["target"]
-    if not sample["target_white_balanced"]:
-        target = F.apply_white_balance(target, gains, gamma=F.WB_GAMMA, clip=True)
-    return mosaic, cfa, gains, ccm, target
+def _classical(low: RawImage, demosaic: str) -> torch.Tensor:
+    return Pipeline.classical(demosaic=demosaic, color_matrix=low.cam_to_srgb is not None)(low)
 
 
-def predict(model, sample: dict, tile: int = 192) -> torch.Tensor:
-    """A model's zoomed output for a raw-input sample, rendered like the target: white balance in
-    gamma space for display-output networks, the target's render (WB, colour matrix, gamma) for
-    linear-output ones. RGB models get the 8-bit render of the same LR view."""
-    mosaic, cfa, gains, ccm, _ = _pieces(sample)
-    x = sample["input"] if model.in_channels == 4 else render_rgb8(mosaic, cfa, gains, ccm)
-    overlap = receptive_radius(model.config)
-    with torch.no_grad():
-        out = run_tiled(model, x[None], model.zoom, max(tile, 2 * overlap + 16), overlap)
-        if model.config["output"] == "linear":
-            if "render" not in sample:
-                raise ValueError("a network with linear output needs pairs whose target render is known")
-            return render_camera_rgb(out, gains[None], (torch.eye(3) if ccm is None else ccm)[None], sample["render"])[0]
-    return F.apply_white_balance(out[0], gains, gamma=F.WB_GAMMA, clip=True)
+def baseline(name: str, low: RawImage, scale: int) -> torch.Tensor:
+    """A classical zoom of the LR raw (see BASELINES): (3, N h, N w) display sRGB."""
+    if name == "libraw":
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "low.dng")
+            write_dng(path, low)
+            rendered = libraw_render(path)
+    elif name in ("classical", "bilinear"):
+        rendered = _classical(low, "menon2007" if name == "classical" else "bilinear")
+    else:
+        raise ConfigError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+    return F.resize(rendered[None], float(scale))[0]
 
 
-def bicubic(sample: dict) -> torch.Tensor:
-    """The classical render of the LR mosaic, zoomed N x with bicubic interpolation."""
-    mosaic, cfa, gains, ccm, _ = _pieces(sample)
-    return F.resize(render_rgb(mosaic, cfa, gains, ccm)[None], float(sample["scale"]))[0]
+class ModelMethod:
+    """A checkpoint as a method: ``method(low)`` -> (3, N h, N w) display sRGB."""
+
+    def __init__(self, weights: str, scale: int):
+        self.zoom = LearnedZoom(weights=weights, scale=scale)
+        self.raw_input = self.zoom.net.in_channels == 4
+        self.pipeline = Pipeline.learned(self.zoom) if self.raw_input else None
+
+    def __call__(self, low: RawImage) -> torch.Tensor:
+        with torch.no_grad():
+            if self.raw_input:
+                return self.pipeline(low)
+            normalised = F.subtract_black_level(low.bayer[None], low.black_level, low.white_level)
+            rgb8 = render_rgb8(normalised, low.cfa, low.wb_gains, low.cam_to_srgb)
+            out = self.zoom(rgb8[None])[0]
+            return F.apply_white_balance(out, low.wb_gains, gamma=F.WB_GAMMA, clip=True)
+
+
+def colour_matched_psnr(output: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR after the affine colour map (3 x 4, least squares over all pixels) that best takes
+    ``output`` to ``target``: what is left is detail, noise and misregistration, not colour."""
+    x = torch.cat([output.reshape(3, -1), torch.ones(1, output[0].numel(), dtype=output.dtype)]).double()
+    y = target.reshape(3, -1).double()
+    mapping = torch.linalg.lstsq(x.T, y.T).solution.T
+    return psnr((mapping @ x).reshape(target.shape).clamp(0, 1), target.double())
 
 
 def score(output: torch.Tensor, target: torch.Tensor, tolerance: int) -> dict:
+    """PSNR, SSIM, colour-matched PSNR and LPIPS (None when unavailable) after the shift search."""
     if tolerance:
         output = output[:, tolerance:-tolerance, tolerance:-tolerance]
-        target, _ = shift_tolerant_crop(output[None], target[None], tolerance, stride=1)
-        target = target[0]
-    return {"psnr": psnr(output, target), "ssim": ssim(output, target), "lpips": lpips_distance(output, target)}
+        target = shift_tolerant_crop(output[None], target[None], tolerance, stride=1)[0][0]
+    return {"psnr": psnr(output, target), "ssim": ssim(output, target),
+            "psnr_cm": colour_matched_psnr(output, target), "lpips": lpips_distance(output, target)}
 
 
-def evaluate(models: dict[str, str], dataset, out: str | None = None, tolerance: int = 8) -> dict:
-    """Score each ``{name: checkpoint path}`` and bicubic on every pair of ``dataset`` (a raw-input
-    pair source with patch=None); write results.md/.csv/.json and figure.png to ``out``."""
-    nets = {name: load_model(path) for name, path in models.items()}
-    per_image, kinds = [], set()
-    figure = None
-    for index in range(len(dataset)):
-        sample = dataset.sample(index, 0)
-        target = _pieces(sample)[4]
-        kinds.add(str(sample.get("pairs")))
-        outputs = {"bicubic": bicubic(sample)}
-        outputs.update({name: predict(net, sample) for name, net in nets.items()})
-        for method, image in outputs.items():
-            per_image.append({"image": sample.get("source", str(index)), "method": method,
-                              **score(image, target, tolerance)})
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and its standard error (sample standard deviation / sqrt(n); 0 for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+
+
+def paired(ours: list[float], theirs: list[float]) -> dict:
+    """Mean paired difference ours - theirs, its standard error, and the share of cases ours wins."""
+    differences = [a - b for a, b in zip(ours, theirs)]
+    mean, se = mean_se(differences)
+    return {"mean": mean, "se": se, "win_rate": sum(d > 0 for d in differences) / len(differences),
+            "n": len(differences)}
+
+
+def evaluate(models: dict[str, str], cases: Iterable[Case], scale: int, out: str | None = None,
+             tolerance: int = 2, baselines: Iterable[str] = tuple(BASELINES), progress: bool = False) -> dict:
+    """Score each ``{name: checkpoint}`` and the baselines on every case; summaries as the module
+    docstring says; with ``out``, results.md/.csv/.json and figure.png there."""
+    from tqdm.auto import tqdm
+
+    methods = {name: (lambda low, name=name: baseline(name, low, scale)) for name in baselines}
+    methods.update({name: ModelMethod(path, scale) for name, path in models.items()})
+    rows, figure = [], None
+    for index, case in enumerate(tqdm(list(cases) if progress else cases, desc="eval", disable=not progress)):
+        outputs = {name: method(case.low) for name, method in methods.items()}
+        for name, image in outputs.items():
+            rows.append({"case": index, **case.info, "method": name, **score(image, case.target, tolerance)})
         if figure is None:
-            figure = (sample, outputs, target)
-    methods = ["bicubic", *nets]
-    summary = []
-    for method in methods:
-        rows = [r for r in per_image if r["method"] == method]
-        lp = [r["lpips"] for r in rows if r["lpips"] is not None]
-        summary.append({"method": method, "images": len(rows),
-                        "psnr": sum(r["psnr"] for r in rows) / len(rows),
-                        "ssim": sum(r["ssim"] for r in rows) / len(rows),
-                        "lpips": (sum(lp) / len(lp)) if len(lp) == len(rows) else None})
-    _, reason = lpips_model()
-    result = {"tolerance_px": tolerance, "lpips_note": reason, "summary": summary, "per_image": per_image,
-              "pairs": sorted(kinds)}
+            figure = (case, outputs)
+    if not rows:
+        raise DataError("no test cases to score")
+    result = summarise(rows, list(methods), list(models), [b for b in baselines])
+    result.update(tolerance_px=tolerance, lpips_note=lpips_model()[1], scale=scale,
+                  baselines={b: BASELINES[b] for b in baselines})
     if out:
         write_reports(result, out)
-        if figure is not None:
-            write_figure(*figure, os.path.join(out, "figure.png"))
+        write_figure(*figure, scale, os.path.join(out, "figure.png"))
     return result
 
 
+def summarise(rows: list[dict], methods: list[str], models: list[str], baselines: list[str]) -> dict:
+    by_method = {m: [r for r in rows if r["method"] == m] for m in methods}
+    summary = []
+    for method, mine in by_method.items():
+        entry = {"method": method, "cases": len(mine)}
+        for metric in ("psnr", "ssim", "psnr_cm"):
+            entry[metric], entry[f"{metric}_se"] = mean_se([r[metric] for r in mine])
+        lp = [r["lpips"] for r in mine if r["lpips"] is not None]
+        entry["lpips"] = mean_se(lp)[0] if lp and len(lp) == len(mine) else None
+        summary.append(entry)
+    comparisons = []
+    for model in models:
+        for base in baselines:
+            for phase in [None, *sorted({r.get("cfa") for r in by_method[model] if r.get("cfa")})]:
+                mine = [r for r in by_method[model] if phase is None or r.get("cfa") == phase]
+                theirs = [r for r in by_method[base] if phase is None or r.get("cfa") == phase]
+                entry = {"model": model, "baseline": base, "cfa": phase or "all"}
+                for metric in ("psnr", "ssim", "psnr_cm"):
+                    entry[metric] = paired([r[metric] for r in mine], [r[metric] for r in theirs])
+                comparisons.append(entry)
+    return {"summary": summary, "comparisons": comparisons, "per_case": rows}
+
+
 def markdown_table(result: dict) -> str:
-    lines = ["| method | images | PSNR (dB) | SSIM | LPIPS |", "|---|---|---|---|---|"]
+    lines = ["| method | cases | PSNR (dB) | SSIM | colour-matched PSNR (dB) | LPIPS |", "|---|---|---|---|---|---|"]
     for row in result["summary"]:
         lpips = f"{row['lpips']:.4f}" if row["lpips"] is not None else "unavailable"
-        lines.append(f"| {row['method']} | {row['images']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {lpips} |")
-    note = f"\nAligned within +-{result['tolerance_px']} px (integer shift, least mean L1) before scoring."
+        lines.append(f"| {row['method']} | {row['cases']} | {row['psnr']:.2f} +- {row['psnr_se']:.2f} | "
+                     f"{row['ssim']:.4f} +- {row['ssim_se']:.4f} | {row['psnr_cm']:.2f} +- {row['psnr_cm_se']:.2f} | "
+                     f"{lpips} |")
+    if result["comparisons"]:
+        lines += ["", "| model vs baseline | CFA | dPSNR (dB) | wins | dSSIM | wins | d colour-matched PSNR | wins |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for c in result["comparisons"]:
+            cells = [f"{c[m]['mean']:+.3f} +- {c[m]['se']:.3f} | {100 * c[m]['win_rate']:.0f}% of {c[m]['n']}"
+                     for m in ("psnr", "ssim", "psnr_cm")]
+            lines.append(f"| {c['model']} vs {c['baseline']} | {c['cfa']} | " + " | ".join(cells) + " |")
+    note = (f"\nMean +- standard error over cases; d = model minus baseline on the same case; wins = share of "
+            f"cases where the model scores higher. Aligned within +-{result['tolerance_px']} px (integer shift, "
+            "least mean L1) before scoring.")
     if result["lpips_note"]:
         note += f" {result['lpips_note']}."
-    return "\n".join(lines) + "\n" + note + "\n"
+    baselines = "\n".join(f"- `{name}`: {text}" for name, text in result.get("baselines", {}).items())
+    return "\n".join(lines) + "\n" + note + "\n" + (f"\nBaselines:\n{baselines}\n" if baselines else "")
 
 
 def write_reports(result: dict, out: str) -> None:
@@ -118,23 +196,30 @@ def write_reports(result: dict, out: str) -> None:
         fh.write(markdown_table(result))
     with atomic_path(os.path.join(out, "results.json")) as tmp, open(tmp, "w") as fh:
         json.dump(result, fh, indent=1)
+    fields = sorted({k for row in result["per_case"] for k in row}, key=lambda k: (k != "case", k != "method", k))
     with atomic_path(os.path.join(out, "results.csv")) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["image", "method", "psnr", "ssim", "lpips"])
-        for row in result["per_image"]:
-            writer.writerow([row["image"], row["method"], f"{row['psnr']:.4f}", f"{row['ssim']:.5f}",
-                             "unavailable" if row["lpips"] is None else f"{row['lpips']:.5f}"])
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(result["per_case"])
 
 
-def write_figure(sample: dict, outputs: dict, target: torch.Tensor, path: str, size: int = 256) -> None:
-    """Input (the LR render, shown N x nearest), bicubic, each model, target: centre crops side by side."""
+def lr_preview(case: Case, scale: int) -> torch.Tensor:
+    """The LR raw as a viewer shows it (classical bilinear render), enlarged N x by repetition."""
+    normalised = F.subtract_black_level(case.low.bayer[None], case.low.black_level, case.low.white_level)
+    lr = render_rgb(normalised, case.low.cfa, case.low.wb_gains, case.low.cam_to_srgb)
+    return lr.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
+
+
+def write_figure(case: Case, outputs: dict, scale: int, path: str, size: int = 256) -> None:
+    """LR input, each method, target: centre crops side by side."""
+    save_strip([("LR input (nearest)", lr_preview(case, scale)), *outputs.items(), ("target", case.target)], path, size)
+
+
+def save_strip(panels: list[tuple[str, torch.Tensor]], path: str, size: int = 256) -> None:
+    """Labelled centre crops of (name, (3, H, W)) images side by side, as a PNG."""
     from PIL import Image, ImageDraw
 
-    mosaic, cfa, gains, ccm, _ = _pieces(sample)
-    n = int(sample["scale"])
-    lr = render_rgb(mosaic, cfa, gains, ccm).repeat_interleave(n, -2).repeat_interleave(n, -1)
-    panels = [("input (LR render)", lr), *outputs.items(), ("target", target)]
-    _, h, w = target.shape
+    _, h, w = panels[-1][1].shape
     top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
     label, gap = 24, 6
     canvas = Image.new("RGB", (len(panels) * (size + gap) - gap, size + label), "white")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
 from ..raw.cfa import PACK_INDEX, check_pattern
 
 SRGB_LINEAR_KNEE = 0.0031308
@@ -174,13 +174,41 @@ def inverse_smoothstep(y: torch.Tensor) -> torch.Tensor:
 def resize(x: torch.Tensor, scale: float, mode: str = "bicubic", clip: bool = True) -> torch.Tensor:
     """Resample (..., C, H, W) by ``scale`` (antialiased when shrinking); bicubic overshoot clipped
     to [0, 1] when ``clip``."""
+    return _resample(x, dict(scale_factor=scale), scale < 1, mode, clip)
+
+
+def resize_to(x: torch.Tensor, height: int, width: int, mode: str = "bicubic", clip: bool = True) -> torch.Tensor:
+    """``resize`` to exactly ``height`` x ``width`` (antialiased when shrinking)."""
+    return _resample(x, dict(size=(height, width)), height < x.shape[-2], mode, clip)
+
+
+def _resample(x: torch.Tensor, target: dict, shrinking: bool, mode: str, clip: bool) -> torch.Tensor:
     lead = x.shape[:-3]
     flat = x.reshape(-1, *x.shape[-3:])
     align = None if mode in ("nearest", "area") else False
-    out = F.interpolate(flat, scale_factor=scale, mode=mode, align_corners=align,
-                        antialias=scale < 1 and mode in ("bilinear", "bicubic"))
+    out = F.interpolate(flat, mode=mode, align_corners=align, antialias=shrinking and mode in ("bilinear", "bicubic"),
+                        **target)
     out = out.reshape(*lead, *out.shape[-3:])
     return out.clamp(0.0, 1.0) if clip else out
+
+
+def display_box_to_stored(box: tuple[int, int, int, int], orientation: int, stored_shape: tuple[int, int]):
+    """A box (top, left, height, width) in display coordinates (after ``apply_orientation``) as the
+    box of the stored image that shows it."""
+    top, left, height, width = box
+    rows, cols = stored_shape
+    if orientation not in range(1, 9):
+        raise ConfigError(f"EXIF orientation must be 1..8, got {orientation}")
+    if orientation >= 5:  # transposed: display (r, c) shows stored rows from c, columns from r
+        top, left, height, width = left, top, width, height
+        flip_rows, flip_cols = orientation in (6, 7), orientation in (7, 8)
+    else:
+        flip_rows, flip_cols = orientation in (3, 4), orientation in (2, 3)
+    if flip_rows:
+        top = rows - top - height
+    if flip_cols:
+        left = cols - left - width
+    return top, left, height, width
 
 
 def apply_orientation(x: torch.Tensor, orientation: int) -> torch.Tensor:
@@ -197,5 +225,5 @@ def apply_orientation(x: torch.Tensor, orientation: int) -> torch.Tensor:
         8: lambda: t.flip(-2),
     }
     if orientation not in views:
-        raise ValueError(f"EXIF orientation must be 1..8, got {orientation}")
+        raise ConfigError(f"EXIF orientation must be 1..8, got {orientation}")
     return views[orientation]()

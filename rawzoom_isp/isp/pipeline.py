@@ -9,6 +9,7 @@ from torch import nn
 
 from ..errors import ConfigError, PipelineError, ShapeError
 from ..raw.image import RawImage, RawMeta
+from ..tomlfile import read_toml
 from .kinds import DataKind
 from .registry import stage_class
 from .stage import Stage
@@ -105,7 +106,7 @@ class Pipeline(nn.Module):
     def from_config(cls, config: Mapping[str, Any] | str | os.PathLike) -> "Pipeline":
         """Build from a dict or a TOML file; unknown keys, stage types or parameters raise ConfigError."""
         if not isinstance(config, Mapping):
-            config = _read_toml(os.fspath(config))
+            config = read_toml(config, "pipeline config")
         unknown = sorted(set(config) - _CONFIG_KEYS)
         if unknown:
             raise ConfigError(f"unknown pipeline config key(s) {', '.join(unknown)}; expected {', '.join(sorted(_CONFIG_KEYS))}")
@@ -144,29 +145,19 @@ class Pipeline(nn.Module):
 
     @classmethod
     def default(cls, scale: int = 4, weights: str = "default", **zoom_options) -> "Pipeline":
-        """The learned-zoom graph: black -> pack -> learned zoom (shipped weights unless ``weights`` is
-        a checkpoint) -> white balance; then, for a network with linear output, colour matrix and sRGB
-        gamma (for a display-output network, as the paper, WB works in gamma space). Output: display
-        RGB, N x the mosaic."""
-        from .zoom import LearnedZoom
+        """The learned-zoom graph with the shipped weights of ``scale`` (or a checkpoint's): see
+        ``learned``. ``zoom_options`` go to the ``learned_zoom`` stage (tile, progress)."""
+        return cls.learned(stage_class("learned_zoom")(weights=weights, scale=scale, **zoom_options))
 
-        zoom = LearnedZoom(weights=weights, scale=scale, **zoom_options)
+    @classmethod
+    def learned(cls, zoom: Stage) -> "Pipeline":
+        """black -> pack -> the learned zoom stage -> white balance; then, for a network with linear
+        output, colour matrix and sRGB gamma (for a display-output network, as the paper, WB works in
+        gamma space). Output: display RGB, N x the mosaic."""
         stages = [("black", BlackLevel()), ("pack", BayerPack()), ("zoom", zoom), ("wb", WhiteBalance())]
         if zoom.gives == DataKind.LINEAR_RGB:
             stages += [("ccm", ColorMatrix()), ("gamma", Gamma())]
         return cls(stages)
-
-
-def _read_toml(path: str) -> dict:
-    import tomllib
-
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
 def _prepare_input(x, meta, kind: DataKind, stage: str):

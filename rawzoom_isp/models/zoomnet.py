@@ -26,18 +26,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..isp.functional import demosaic_bilinear, unpack_bayer
+from .common import classical_zoom
+from ..errors import ConfigError
 
 
 class CenteredBatchNorm(nn.BatchNorm2d):
-    """Batch norm with a learned shift and no scale (TF slim ``scale=False``, ``center=True``)."""
+    """Batch norm with a learned shift and no scale (TF slim ``scale=False``, ``center=True``):
+    (x - mean) / sqrt(var + eps) + beta, beta added once (``F.batch_norm`` with weight None)."""
 
     def __init__(self, channels: int):
         super().__init__(channels, eps=1e-3, momentum=0.1, affine=False)
         self.bias = nn.Parameter(torch.zeros(channels))
 
+
+class _TransposedConvSame(nn.ConvTranspose2d):
+    """TF ``conv2d_transpose(k=3, stride=2, padding="SAME")``: the full transposed convolution
+    (2h + 1 outputs) without its last row and column, so output i sums the inputs j with
+    2j <= i <= 2j + 2. (PyTorch's padding=1, output_padding=1 drops the first instead: one pixel off.)"""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, channels, 3, stride=2, padding=0)
+
     def forward(self, x):
-        return super().forward(x) + self.bias[:, None, None]
+        return super().forward(x)[..., :-1, :-1]
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -59,27 +70,31 @@ class _ResidualBlock(nn.Module):
 
 
 class ZoomNet(nn.Module):
-    """``forward(x)``: (B, in_channels, h, w) -> (B, 3, zoom h, zoom w)."""
+    """``forward(x, wb_gains=None)``: (B, in_channels, h, w) -> (B, 3, zoom h, zoom w). As in the paper
+    the network sees raw that is not white balanced: ``wb_gains`` is part of the zoom networks' common
+    call and is not used here."""
+
+    arch = "zoomnet"
 
     def __init__(self, scale: int = 4, in_channels: int = 4, width: int = 64, blocks: int = 16,
                  up_channels: int = 256, norm: str = "batch", output: str = "display", skip: str = "none"):
         super().__init__()
         if in_channels not in (3, 4):
-            raise ValueError(f"in_channels must be 4 (packed raw) or 3 (RGB), got {in_channels}")
+            raise ConfigError(f"in_channels must be 4 (packed raw) or 3 (RGB), got {in_channels}")
         if norm not in ("batch", "none"):
-            raise ValueError(f"norm must be 'batch' or 'none', got {norm!r}")
+            raise ConfigError(f"norm must be 'batch' or 'none', got {norm!r}")
         if output not in ("display", "linear"):
-            raise ValueError(f"output must be 'display' or 'linear', got {output!r}")
+            raise ConfigError(f"output must be 'display' or 'linear', got {output!r}")
         if skip not in ("none", "bicubic"):
-            raise ValueError(f"skip must be 'none' or 'bicubic', got {skip!r}")
+            raise ConfigError(f"skip must be 'none' or 'bicubic', got {skip!r}")
         if skip == "bicubic" and in_channels == 3 and output == "linear":
-            raise ValueError("skip='bicubic' adds the zoomed input to the output: an RGB (display) input needs "
+            raise ConfigError("skip='bicubic' adds the zoomed input to the output: an RGB (display) input needs "
                              "output='display'")
         self.zoom = 2 * scale if in_channels == 4 else scale
         stages = math.log2(self.zoom)
         if stages != int(stages):
-            raise ValueError(f"scale {scale} must be a power of two")
-        self.config = dict(scale=scale, in_channels=in_channels, width=width, blocks=blocks, up_channels=up_channels,
+            raise ConfigError(f"scale {scale} must be a power of two")
+        self.config = dict(arch=self.arch, scale=scale, in_channels=in_channels, width=width, blocks=blocks, up_channels=up_channels,
                            norm=norm, output=output, skip=skip)
         self.head = nn.Sequential(nn.Conv2d(in_channels, width, 9, padding=4), nn.PReLU(width, init=0.0))
         self.body = nn.Sequential(*[_ResidualBlock(width, norm) for _ in range(blocks)])
@@ -87,7 +102,7 @@ class ZoomNet(nn.Module):
         ups, channels = [], width
         for _ in range(int(stages)):
             ups += [nn.Conv2d(channels, up_channels, 3, padding=1),
-                    nn.ConvTranspose2d(up_channels, up_channels, 3, stride=2, padding=1, output_padding=1),
+                    _TransposedConvSame(up_channels),
                     nn.PReLU(up_channels, init=0.0)]
             channels = up_channels
         self.up = nn.Sequential(*ups)
@@ -104,17 +119,17 @@ class ZoomNet(nn.Module):
     def in_channels(self) -> int:
         return self.config["in_channels"]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def receptive_radius(self) -> int:
+        """An upper bound, in input pixels, of how far an output pixel sees: head 9x9 (4), each block
+        4x4 [pads 2 after] + 3x3 (3), body conv (1), each up stage's conv and transposed conv (at most
+        2), the tail 9x9 at the output scale (at most 1), plus 2 for the bicubic base."""
+        stages = int(math.log2(self.zoom))
+        return 4 + 3 * self.config["blocks"] + 1 + 2 * stages + 3
+
+    def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None) -> torch.Tensor:
         head = self.head(x)
         out = self.tail(self.up(head + self.body_out(self.body(head))))
         if self.config["skip"] == "bicubic":
-            out = out + self.classical_zoom(x)
+            out = out + classical_zoom(x, self.config["scale"])
         return out
-
-    def classical_zoom(self, x: torch.Tensor) -> torch.Tensor:
-        """The residual's base: packed [R, Gr, Gb, B] -> bilinear demosaic (as RGGB) -> bicubic; or RGB
-        -> bicubic; N x the mosaic either way."""
-        if x.shape[1] == 4:
-            x = demosaic_bilinear(unpack_bayer(x, "RGGB"), "RGGB")
-        factor = self.zoom // 2 if self.in_channels == 4 else self.zoom
-        return F.interpolate(x, scale_factor=factor, mode="bicubic", align_corners=False)

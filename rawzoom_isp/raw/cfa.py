@@ -8,6 +8,7 @@ channel order of ``F.pixel_unshuffle(x, 2)``) that holds packed channel k.
 from __future__ import annotations
 
 import numpy as np
+from ..errors import ConfigError
 
 PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 
@@ -26,7 +27,7 @@ def check_pattern(cfa: str) -> str:
     """Return ``cfa`` upper-cased if it is one of the four Bayer patterns, else raise ValueError."""
     name = str(cfa).upper()
     if name not in PATTERNS:
-        raise ValueError(f"unknown CFA pattern {cfa!r}; expected one of {', '.join(PATTERNS)}")
+        raise ConfigError(f"unknown CFA pattern {cfa!r}; expected one of {', '.join(PATTERNS)}")
     return name
 
 
@@ -51,12 +52,30 @@ def dng_cfa_codes(cfa: str) -> bytes:
     return bytes(_DNG_CODE[c] for c in check_pattern(cfa))
 
 
-def position_of(cfa: str, colour: str) -> list[tuple[int, int]]:
-    """(row, col) positions inside the 2x2 tile where ``colour`` ('R', 'G' or 'B') sits."""
+def shifted_pattern(cfa: str, top: int, left: int) -> str:
+    """The pattern of the window of a ``cfa`` mosaic that starts at row ``top``, column ``left``."""
     name = check_pattern(cfa)
-    return [divmod(i, 2) for i, c in enumerate(name) if c == colour]
+    dy, dx = top % 2, left % 2
+    return "".join(name[((r + dy) % 2) * 2 + (c + dx) % 2] for r in range(2) for c in range(2))
 
 
-def colour_index_map(cfa: str) -> np.ndarray:
-    """2x2 array of colour indices (0 = R, 1 = G, 2 = B) for the pattern."""
-    return np.array([_DNG_CODE[c] for c in check_pattern(cfa)]).reshape(2, 2)
+def transform_pattern(cfa: str, flip_v: bool = False, flip_h: bool = False, transpose: bool = False) -> str:
+    """The pattern of a mosaic with even height and width after ``x.transpose(-1, -2)`` (if
+    ``transpose``), then ``flip(-2)`` (``flip_v``) and ``flip(-1)`` (``flip_h``)."""
+    tile = np.array(list(check_pattern(cfa))).reshape(2, 2)
+    if transpose:
+        tile = tile.T
+    if flip_v:
+        tile = tile[::-1]
+    if flip_h:
+        tile = tile[:, ::-1]
+    return "".join(tile.ravel())
+
+
+def unify_flips(cfa: str) -> tuple[int, ...]:
+    """The dims (-2 and/or -1) to flip a mosaic (or its packed planes) with even height and width in
+    ``cfa`` so that it becomes RGGB: R moves to the top-left corner of every 2x2 tile. A flip maps
+    2x2 tiles onto 2x2 tiles, so it changes no sample's neighbourhood, unlike cropping or padding a
+    row or column (Liu et al. 2019, "Bayer pattern unification"); flipping the result back is exact."""
+    dy, dx = divmod(check_pattern(cfa).index("R"), 2)
+    return tuple(dim for dim, odd in ((-2, dy), (-1, dx)) if odd)

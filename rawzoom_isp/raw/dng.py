@@ -7,7 +7,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..colour import xyz_to_cam_from_cam_to_srgb
-from ..errors import RawShapeError
+from ..errors import DataError, RawShapeError
 from .cfa import dng_cfa_codes
 from .image import RawImage
 
@@ -39,7 +39,7 @@ def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False,
     if quantize:
         data = np.clip(np.round(data), 0, 65535)
     elif data.min() < 0 or data.max() > 65535 or not np.array_equal(data, np.round(data)):
-        raise ValueError(
+        raise DataError(
             f"{path}: bayer values must be integers in [0, 65535] (got {data.min():g}..{data.max():g}); "
             "pass quantize=True to round and clip"
         )

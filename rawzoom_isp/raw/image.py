@@ -6,7 +6,8 @@ from typing import Sequence
 
 import torch
 
-from .cfa import check_pattern
+from .cfa import check_pattern, shifted_pattern
+from ..errors import ConfigError, DataError, RawShapeError, ShapeError
 
 
 def _as_tensor(value, shape: tuple[int, ...] | None = None) -> torch.Tensor:
@@ -33,7 +34,7 @@ class RawMeta:
         """Batch per-image metadata; all images must share one CFA pattern."""
         patterns = {m.cfa for m in metas}
         if len(patterns) != 1:
-            raise ValueError(f"cannot batch raws of different CFA patterns {sorted(patterns)}: pack them first")
+            raise DataError(f"cannot batch raws of different CFA patterns {sorted(patterns)}: pack them first")
         ccms = [m.cam_to_srgb for m in metas]
         return RawMeta(
             cfa=metas[0].cfa,
@@ -76,7 +77,7 @@ class RawImage:
         self.cfa = check_pattern(self.cfa)
         self.bayer = torch.as_tensor(self.bayer, dtype=torch.float32)
         if self.bayer.ndim != 2:
-            raise ValueError(f"RawImage.bayer must be (H, W), got shape {tuple(self.bayer.shape)}")
+            raise RawShapeError(f"RawImage.bayer must be (H, W), got shape {tuple(self.bayer.shape)}")
         self.black_level = _as_tensor(self.black_level, (2, 2))
         self.white_level = float(self.white_level)
         self.wb_gains = _as_tensor(self.wb_gains, (3,))
@@ -85,7 +86,7 @@ class RawImage:
         if self.noise_profile is not None:
             self.noise_profile = _as_tensor(self.noise_profile).reshape(-1, 2)
         if not 1 <= int(self.orientation) <= 8:
-            raise ValueError(f"orientation must be an EXIF code 1..8, got {self.orientation}")
+            raise ConfigError(f"orientation must be an EXIF code 1..8, got {self.orientation}")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -104,14 +105,12 @@ class RawImage:
     def crop(self, top: int, left: int, height: int, width: int) -> "RawImage":
         """A window of the mosaic; the CFA name and black-level tile follow the window's phase."""
         if min(top, left) < 0 or top + height > self.bayer.shape[0] or left + width > self.bayer.shape[1]:
-            raise ValueError(f"crop ({top}, {left}, {height}, {width}) leaves the {self.shape} mosaic")
-        dy, dx = top % 2, left % 2
-        tile = [self.cfa[((r + dy) % 2) * 2 + (c + dx) % 2] for r in range(2) for c in range(2)]
-        black = torch.roll(self.black_level, shifts=(-dy, -dx), dims=(0, 1))
+            raise ShapeError(f"crop ({top}, {left}, {height}, {width}) leaves the {self.shape} mosaic")
+        black = torch.roll(self.black_level, shifts=(-(top % 2), -(left % 2)), dims=(0, 1))
         return replace(
             self,
             bayer=self.bayer[top : top + height, left : left + width].clone(),
-            cfa="".join(tile),
+            cfa=shifted_pattern(self.cfa, top, left),
             black_level=black,
         )
 

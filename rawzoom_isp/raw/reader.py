@@ -1,6 +1,7 @@
 """read_raw: any LibRaw-readable Bayer raw (through rawpy), or a headerless Bayer dump."""
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Sequence
 
@@ -8,7 +9,7 @@ import numpy as np
 import torch
 
 from ..colour import cam_to_srgb_from_xyz_to_cam
-from ..errors import CorruptRawError, RawFileError, RawShapeError, UnsupportedRawError
+from ..errors import ConfigError, CorruptRawError, RawFileError, RawShapeError, UnsupportedRawError
 from .cfa import check_pattern, pattern_from_rawpy
 from .image import RawImage
 
@@ -47,13 +48,13 @@ def read_raw(
         return _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset)
     missing = [n for n, v in (("cfa", cfa), ("black_level", black_level), ("white_level", white_level)) if v is not None]
     if missing:
-        raise ValueError(f"{path}: {', '.join(missing)} only apply to headerless files; pass shape=(H, W) too")
+        raise ConfigError(f"{path}: {', '.join(missing)} only apply to headerless files; pass shape=(H, W) too")
     return _read_container(path)
 
 
 def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) -> RawImage:
     if cfa is None or black_level is None or white_level is None:
-        raise ValueError(f"{path}: a headerless dump needs shape, cfa, black_level and white_level")
+        raise ConfigError(f"{path}: a headerless dump needs shape, cfa, black_level and white_level")
     if len(shape) != 2:
         raise RawShapeError(f"{path}: shape must be (height, width), got {tuple(shape)}")
     height, width = (int(s) for s in shape)
@@ -86,7 +87,10 @@ def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) 
     )
 
 
-def _read_container(path: str) -> RawImage:
+@contextlib.contextmanager
+def _opened(path: str):
+    """rawpy's handle of a container raw, after the checks LibRaw does not make (GPR, truncated
+    strips); LibRaw's own errors become UnsupportedRawError / CorruptRawError naming the file."""
     import rawpy
 
     tiff = _tiff_facts(path)
@@ -99,11 +103,46 @@ def _read_container(path: str) -> RawImage:
         raise CorruptRawError(path, tiff["truncated"])
     try:
         with rawpy.imread(path) as raw:
-            return _from_rawpy(path, raw, tiff)
+            yield raw, tiff
     except rawpy.LibRawFileUnsupportedError as exc:
         raise UnsupportedRawError(path, f"LibRaw does not recognise this file as a supported raw ({exc})") from None
     except rawpy.LibRawError as exc:
         raise CorruptRawError(path, f"LibRaw could not decode it, the file is damaged or truncated ({type(exc).__name__}: {exc})") from None
+
+
+def _read_container(path: str) -> RawImage:
+    with _opened(path) as (raw, tiff):
+        return _from_rawpy(path, raw, tiff)
+
+
+def libraw_render(path: str | os.PathLike) -> torch.Tensor:
+    """LibRaw's AHD render of a raw file that ``read_raw`` accepts: camera WB, sRGB primaries and
+    sRGB gamma, sensor orientation; (3, H, W) in [0, 1] on the visible area. No auto-brightening,
+    and the file's white level as it is (``adjust_maximum_thr=0``: LibRaw's default lowers it to the
+    data maximum of each image above 75 % of it, so a crop and its frame would render differently)."""
+    import rawpy
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise RawFileError(path, "no such file")
+    with _opened(path) as (raw, tiff):
+        _from_rawpy(path, raw, tiff)  # the same checks as read_raw (Bayer, pixel data present)
+        rgb = raw.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16, user_flip=0,
+                              gamma=(2.4, 12.92), output_color=rawpy.ColorSpace.sRGB, adjust_maximum_thr=0.0)
+    return torch.from_numpy(rgb.astype(np.float32) / 65535.0).permute(2, 0, 1)
+
+
+def libraw_linear_means(path: str | os.PathLike, camera_wb: bool) -> torch.Tensor:
+    """Per-channel means (R, G, B) of LibRaw's linear half-size render, with the camera's white
+    balance or without it (LibRaw's default multipliers): what the SR-RAW scripts' WB is made of."""
+    import rawpy
+
+    path = os.fspath(path)
+    with _opened(path) as (raw, tiff):
+        _from_rawpy(path, raw, tiff)
+        rgb = raw.postprocess(use_camera_wb=camera_wb, no_auto_bright=True, output_bps=16, gamma=(1, 1),
+                              half_size=True, adjust_maximum_thr=0.0)
+    return torch.from_numpy(rgb.reshape(-1, 3).astype(np.float64).mean(0)).float()
 
 
 def _from_rawpy(path: str, raw, tiff: dict) -> RawImage:

@@ -12,6 +12,7 @@ import torch
 
 from ..isp import functional as F
 from ..raw.image import RawImage
+from ..errors import DataError
 
 
 def random_noise_levels(batch: int = 1, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +81,7 @@ def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24, quantile: floa
         keep = (means > 0.002) & (means < 0.9) & (tiles(plane).max(1).values < 0.98)
         means, variances = means[keep], variances[keep]
         if means.numel() < 8 * bins:
-            raise ValueError(f"{raw.path}: too few unclipped tiles to estimate noise")
+            raise DataError(f"{raw.path}: too few unclipped tiles to estimate noise")
         edges = torch.quantile(means, torch.linspace(0, 1, bins + 1, dtype=means.dtype))
         xs, ys, ws = [], [], []
         for lo, hi in zip(edges[:-1], edges[1:]):

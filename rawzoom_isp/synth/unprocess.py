@@ -21,6 +21,7 @@ from ..isp.stages import ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
 from ..raw.cfa import check_pattern
 from ..raw.image import RawMeta
 from .noise import add_mosaic_noise, random_noise_levels
+from ..errors import ConfigError, ShapeError
 
 # XYZ -> camera matrices of four cameras (Brooks et al. 2019, unprocess.py: random_ccm).
 CAMERA_XYZ_TO_CAM = np.array([
@@ -75,7 +76,7 @@ def _batched(rgb: torch.Tensor) -> tuple[torch.Tensor, bool]:
     if rgb.ndim == 3:
         return rgb[None], False
     if rgb.ndim != 4 or rgb.shape[1] != 3:
-        raise ValueError(f"expected sRGB (3, H, W) or (B, 3, H, W), got {tuple(rgb.shape)}")
+        raise ShapeError(f"expected sRGB (3, H, W) or (B, 3, H, W), got {tuple(rgb.shape)}")
     return rgb, True
 
 
@@ -101,7 +102,7 @@ def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", c
                          torch.zeros(batch), sigma ** 2)
         return (mosaic if batched else mosaic[0]), meta
     if method != "brooks":
-        raise ValueError(f"method must be 'brooks' or 'paper', got {method!r}")
+        raise ConfigError(f"method must be 'brooks' or 'paper', got {method!r}")
     ccm = random_cam_to_srgb(batch, generator) if cam_to_srgb is None else torch.as_tensor(cam_to_srgb, dtype=torch.float32).expand(batch, 3, 3)
     if wb_gains is None or brightness is None:
         drawn_gains, drawn_brightness = random_gains(batch, generator)

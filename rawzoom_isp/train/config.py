@@ -1,13 +1,21 @@
-"""Training configuration: TOML sections [data], [model], [loss], [optim], [train], with defaults;
-unknown sections or keys raise ConfigError naming them."""
+"""Training configuration: TOML sections [data], [model], [loss], [optim], [train], with defaults.
+
+Every value is checked (type, range, choice) when the config is loaded, before anything is built or
+written: unknown sections or keys, wrong types and out-of-range values raise a ConfigError naming the
+setting. Relative paths in a TOML file are relative to the file. [model] holds the network's options
+(``arch`` "packed", the default, or "zoomnet"; see ``rawzoom_isp.models``), checked by ``build_model``.
+"""
 from __future__ import annotations
 
 import copy
+import math
 import os
 from typing import Any, Mapping
 
 from ..errors import ConfigError
+from ..tomlfile import read_toml
 
+SOURCES = ("synthetic", "emulated", "srraw")
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
         "source": "emulated",  # synthetic | emulated | srraw | rgb (emulated pairs, 8-bit RGB input)
@@ -16,62 +24,137 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "input": "raw",  # raw | rgb
         "scale": 4,
         "patch": 32,
-        "flips": True,
+        "augment": True,
         "method": "brooks",  # synthetic
         "noise": True,  # synthetic
         "reference": "libraw",  # emulated
         "noise_match": True,  # emulated
+        "noise_range": [1.0, 1.0],  # emulated: noise factor drawn log-uniformly (1 = a native capture's)
         "split": "train",  # srraw
         "target_margin": 0,
         "seed": 0,
-        "workers": 0,
     },
-    "model": {"width": 32, "blocks": 4, "up_channels": 64, "norm": "batch", "output": "display",
-              "skip": "none"},
+    "model": {"arch": "packed"},
     "loss": {
         "type": "l1",  # l1 | cobi | contextual
         "tolerance": 0,  # the target is larger by this many px per side: shift-tolerant loss
-        "vgg_weight": 0.2,
+        "preset": "paper",  # cobi / contextual: paper | zlz-code (see rz.loss.CoBiLoss); None below: the preset's
         "patch_size": None,
         "patch_stride": 1,
-        "spatial_weight": 0.1,
+        "patch_padding": None,
+        "rgb_weight": None,
+        "vgg_weight": None,
+        "spatial_weight": None,
         "sample": None,
         "backend": "auto",
     },
     "optim": {"lr": 1e-4, "decay": 0.05, "decay_steps": 20000, "batch_size": 4, "steps": 1000},
-    "train": {"out": "runs/zoom", "checkpoint_every": 100, "log_every": 10, "device": "auto", "seed": 0},
+    "train": {"out": "runs/zoom", "checkpoint_every": 100, "log_every": 10, "device": "auto", "seed": 0,
+              "threads": 0},
 }
+
+_INT, _FLOAT, _BOOL, _STR = (int,), (int, float), (bool,), (str,)
+# (section, key) -> (types, low, high) for numbers, or a tuple of choices for strings.
+_RULES: dict[tuple[str, str], tuple] = {
+    ("data", "source"): SOURCES, ("data", "input"): ("raw", "rgb"), ("data", "method"): ("brooks", "paper"),
+    ("data", "reference"): ("libraw", "classical"), ("data", "split"): _STR,
+    ("data", "scale"): (_INT, 2, 16), ("data", "patch"): (_INT, 4, 4096), ("data", "augment"): _BOOL,
+    ("data", "noise"): _BOOL, ("data", "noise_match"): _BOOL, ("data", "target_margin"): (_INT, 0, 4096),
+    ("data", "seed"): (_INT, 0, 2**63 - 1),
+    ("loss", "type"): ("l1", "cobi", "contextual"), ("loss", "tolerance"): (_INT, 0, 4096),
+    ("loss", "preset"): ("paper", "zlz-code"), ("loss", "patch_stride"): (_INT, 1, 64),
+    ("loss", "backend"): ("auto", "naive", "chunked", "triton", "cuda"),
+    ("optim", "lr"): (_FLOAT, 1e-12, 1.0), ("optim", "decay"): (_FLOAT, 1e-12, 1.0),
+    ("optim", "decay_steps"): (_INT, 1, 10**9), ("optim", "batch_size"): (_INT, 1, 4096),
+    ("optim", "steps"): (_INT, 1, 10**9),
+    ("train", "out"): _STR, ("train", "checkpoint_every"): (_INT, 1, 10**9), ("train", "log_every"): (_INT, 1, 10**9),
+    ("train", "device"): _STR, ("train", "seed"): (_INT, 0, 2**63 - 1), ("train", "threads"): (_INT, 0, 1024),
+}
+_OPTIONAL = {("loss", "patch_size"): (_INT, 1, 64), ("loss", "sample"): (_INT, 1, 10**8),
+             ("loss", "rgb_weight"): (_FLOAT, 0, 1e6), ("loss", "vgg_weight"): (_FLOAT, 0, 1e6),
+             ("loss", "spatial_weight"): (_FLOAT, 0, 1e6), ("loss", "patch_padding"): ("valid", "same")}
+
+
+def _check(section: str, key: str, value) -> None:
+    where = f"[{section}] {key}"
+    rule = _RULES.get((section, key))
+    if (section, key) in _OPTIONAL:
+        if value is None:
+            return
+        rule = _OPTIONAL[section, key]
+    if rule is None:
+        return
+    if rule in (_STR, _BOOL):
+        if type(value) not in rule:
+            raise ConfigError(f"{where} must be a {rule[0].__name__}, got {value!r}")
+    elif isinstance(rule[0], str):
+        if value not in rule:
+            raise ConfigError(f"{where} must be one of {', '.join(rule)}, got {value!r}")
+    else:
+        types, low, high = rule
+        if type(value) not in types or not (math.isfinite(value) and low <= value <= high):
+            kind = "an integer" if types == _INT else "a number"
+            raise ConfigError(f"{where} must be {kind} in [{low:g}, {high:g}], got {value!r}")
+
+
+def _resolve(path: str, base: str | None) -> str:
+    return path if base is None or os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
 def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Defaults overlaid with ``config`` (a dict or a TOML path)."""
+    """Defaults overlaid with ``config`` (a dict, or a TOML path whose relative paths are resolved
+    against its folder), every value checked."""
+    base = None
     if not isinstance(config, Mapping):
-        import tomllib
-
         path = os.fspath(config)
-        try:
-            with open(path, "rb") as fh:
-                config = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such training config") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        config, base = read_toml(path, "training config"), os.path.dirname(os.path.abspath(path))
     merged = copy.deepcopy(DEFAULTS)
     for section, values in config.items():
         if section not in merged:
             raise ConfigError(f"unknown config section [{section}]; expected {', '.join(DEFAULTS)}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{section}] must be a table of settings, got {values!r}")
         unknown = sorted(set(values) - set(merged[section]))
-        if unknown:
+        if unknown and section != "model":
             raise ConfigError(f"[{section}] has no key(s) {', '.join(unknown)}; known: {', '.join(merged[section])}")
         merged[section].update(values)
     data = merged["data"]
     if data["source"] == "rgb":
         data["source"], data["input"] = "emulated", "rgb"
-    choices = {("data", "source"): ("synthetic", "emulated", "srraw"), ("data", "input"): ("raw", "rgb"),
-               ("loss", "type"): ("l1", "cobi", "contextual")}
-    for (section, key), options in choices.items():
-        if merged[section][key] not in options:
-            raise ConfigError(f"[{section}] {key} must be one of {options}, got {merged[section][key]!r}")
+    for section, values in merged.items():
+        for key, value in values.items():
+            _check(section, key, value)
+    _check_data(data, base)
+    merged["train"]["out"] = _resolve(merged["train"]["out"], base)
+    import torch
+
+    from ..models import build_model
+
+    with torch.device("meta"):  # checks the network's options without allocating it
+        build_model(model_config(merged))
+    return merged
+
+
+def model_config(config: dict) -> dict:
+    """The network's config for a loaded training config: [model] plus the data's scale and input."""
+    data = config["data"]
+    return dict(config["model"], scale=data["scale"], in_channels=4 if data["input"] == "raw" else 3)
+
+
+def _check_data(data: dict, base: str | None) -> None:
     if data["root"] is None and data["files"] is None:
         raise ConfigError("[data] needs root (a folder) or files (a list)")
-    return merged
+    if data["root"] is not None:
+        if not isinstance(data["root"], str):
+            raise ConfigError(f"[data] root must be a folder path, got {data['root']!r}")
+        data["root"] = _resolve(data["root"], base)
+    if data["files"] is not None:
+        files = data["files"]
+        if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+            raise ConfigError(f"[data] files must be a non-empty list of paths, got {files!r}")
+        data["files"] = [_resolve(f, base) for f in files]
+    noise_range = data["noise_range"]
+    if not (isinstance(noise_range, list) and len(noise_range) == 2
+            and all(type(v) in _FLOAT and math.isfinite(v) for v in noise_range)
+            and 0 < noise_range[0] <= noise_range[1] <= 1000):
+        raise ConfigError(f"[data] noise_range must be [low, high] with 0 < low <= high <= 1000, got {noise_range!r}")

@@ -18,25 +18,25 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from ..align import shift_tolerant_crop
+from ..shift_tolerant import shift_tolerant_crop
 from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs, render_camera_rgb
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingError, WeightsUnavailableError
 from ..isp.functional import WB_GAMMA, apply_white_balance
 from ..loss import CoBiLoss
-from ..models.checkpoint import read_checkpoint, save_checkpoint
-from ..models.zoomnet import ZoomNet
-from .config import load_config
+from ..models.checkpoint import build_model, load_state, read_checkpoint, save_checkpoint
+from .config import load_config, model_config
 
 
 def build_dataset(data: dict, *, files=None, patch="config"):
     """The pair source a [data] section describes (``files``/``patch`` override it)."""
-    common = dict(scale=data["scale"], patch=data["patch"] if patch == "config" else patch, flips=data["flips"],
+    common = dict(scale=data["scale"], patch=data["patch"] if patch == "config" else patch, augment=data["augment"],
                   input_format=data["input"], seed=data["seed"], target_margin=data["target_margin"])
     source = files if files is not None else (data["files"] or data["root"])
     if data["source"] == "synthetic":
         return SyntheticPairs(data["root"], method=data["method"], noise=data["noise"], **common)
     if data["source"] == "emulated":
-        return EmulatedRawPairs(source, reference=data["reference"], noise_match=data["noise_match"], **common)
+        return EmulatedRawPairs(source, reference=data["reference"], noise_match=data["noise_match"],
+                                noise_range=tuple(data["noise_range"]), **common)
     return SRRawDataset(data["root"], split=data["split"], **common)
 
 
@@ -51,9 +51,11 @@ def build_loss(loss: dict, scale: int):
             return F.l1_loss(output, target)
 
         return l1
-    options = {k: loss[k] for k in ("patch_size", "patch_stride", "vgg_weight", "sample", "backend")}
-    spatial = 0.0 if loss["type"] == "contextual" else loss["spatial_weight"]
-    return CoBiLoss(scale=scale, tolerance=loss["tolerance"], spatial_weight=spatial, **options)
+    options = {k: loss[k] for k in ("preset", "patch_size", "patch_stride", "patch_padding", "rgb_weight", "vgg_weight",
+                                    "spatial_weight", "sample", "backend")}
+    if loss["type"] == "contextual":
+        options.update(spatial=None, spatial_weight=0.0)
+    return CoBiLoss(scale=scale, tolerance=loss["tolerance"], **options)
 
 
 def remove_white_balance(target: torch.Tensor, gains: torch.Tensor, balanced) -> torch.Tensor:
@@ -131,20 +133,27 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     os.makedirs(out, exist_ok=True)
     dataset = build_dataset(data)
     torch.manual_seed(cfg["train"]["seed"])
-    model = ZoomNet(scale=data["scale"], in_channels=4 if data["input"] == "raw" else 3, **cfg["model"])
+    if cfg["train"]["threads"]:
+        torch.set_num_threads(cfg["train"]["threads"])
+    model = build_model(model_config(cfg))
     if init:
         checkpoint = read_checkpoint(init)
         if checkpoint["config"] != model.config:
             raise ConfigError(f"{init}: its network {checkpoint['config']} differs from [model] {model.config}")
-        model.load_state_dict(checkpoint["model"])
-    model.to(device)
+        load_state(model, checkpoint["model"], init)
+    model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=optim["lr"])
     step, last = 0, os.path.join(out, "last.pt")
     if resume and os.path.isfile(last):
-        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
-        model.load_state_dict(checkpoint["model"])
+        checkpoint = read_checkpoint(last)
+        if checkpoint["config"] != model.config:
+            raise ConfigError(f"{last}: cannot resume, its network {checkpoint['config']} differs from the "
+                              f"config's {model.config}")
+        if not isinstance(checkpoint.get("step"), int) or not isinstance(checkpoint.get("optimizer"), dict):
+            raise WeightsUnavailableError(f"{last}: not a training checkpoint (no step/optimizer)")
+        load_state(model, checkpoint["model"], last)
         optimizer.load_state_dict(checkpoint["optimizer"])
-        step = int(checkpoint["step"])
+        step = checkpoint["step"]
     loss_fn = build_loss(cfg["loss"], data["scale"])
     if isinstance(loss_fn, torch.nn.Module):
         loss_fn.to(device)
@@ -160,9 +169,10 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
             group["lr"] = lr
         batch = _batch(dataset, step, optim["batch_size"], rank, world, data["seed"])
         network.train()
-        output = network(batch["input"].to(device))
+        gains = batch["wb_gains"].to(device)
+        output = network(batch["input"].to(device, memory_format=torch.channels_last), gains)
         if model.config["output"] == "linear":
-            output = render_camera_rgb(output, batch["wb_gains"].to(device), batch["cam_to_srgb"].to(device),
+            output = render_camera_rgb(output, gains, batch["cam_to_srgb"].to(device),
                                        _render_of(batch))
             target = batch["target"].to(device)
         else:
@@ -170,7 +180,7 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
         loss = loss_fn(output, target)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
-            raise FloatingPointError(f"loss became {loss_value} at step {step}")
+            raise TrainingError(f"loss became {loss_value} at step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

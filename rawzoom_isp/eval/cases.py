@@ -1,0 +1,101 @@
+"""Held-out test cases: an LR raw, exactly what a camera would hand the ISP, and its HR target.
+
+Emulated cases (``emulated_cases``) follow the project's protocol: from each held-out full-resolution
+raw, ``crops`` textured windows (the most textured of a grid of non-overlapping windows, measured on
+the target), each at every CFA phase asked for (the window moved by 0 or 1 px down and right: for an
+RGGB camera RGGB, GRBG, GBRG, BGGR), reduced N x in the Bayer domain with noise matched to a native
+capture (``emulate_low``, the file's NoiseProfile or an estimate), quantised to the file's digital
+numbers. The target is LibRaw's AHD render of the full-resolution raw, cut to the window.
+SR-RAW pairs become cases through ``case_from_pair``.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+
+from ..isp import functional as F
+from ..raw.image import RawImage
+from ..raw.reader import read_raw
+from ..data.emulated import emulate_low, noise_model, reference_render
+from ..data.pairs import ZoomPair
+from ..errors import ConfigError, DataError
+
+PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+@dataclass
+class Case:
+    """``low``: the LR raw (digital numbers, its own CFA and metadata); ``target``: (3, N h, N w)
+    display sRGB aligned with it; ``info``: where it came from (source, window, phase, noise)."""
+
+    low: RawImage
+    target: torch.Tensor
+    info: dict = field(default_factory=dict)
+
+
+def raw_from_normalised(mosaic: torch.Tensor, like: RawImage) -> RawImage:
+    """A normalised mosaic (1, h, w) in ``like``'s CFA as a raw in ``like``'s digital numbers (black per
+    CFA position, white level), rounded to integers like a sensor's ADC, with ``like``'s metadata."""
+    height, width = mosaic.shape[-2:]
+    tiled = like.black_level.repeat(height // 2, width // 2)
+    dn = torch.round(mosaic[0] * (like.white_level - tiled) + tiled)
+    return RawImage(bayer=dn, cfa=like.cfa, black_level=like.black_level, white_level=like.white_level,
+                    wb_gains=like.wb_gains,
+                    cam_to_srgb=like.cam_to_srgb, wb_source=like.wb_source, make=like.make, model=like.model,
+                    noise_profile=like.noise_profile, path=like.path)
+
+
+def textured_windows(image: torch.Tensor, size: int, count: int, margin: int = 2) -> list[tuple[int, int]]:
+    """The ``count`` most textured (mean absolute gradient of the grey image) of the non-overlapping
+    ``size`` x ``size`` windows on a grid inside ``image`` (3, H, W), ``margin`` px from the edges;
+    positions (top, left), even, most textured first."""
+    grey = image.float().mean(0)
+    gradient = (grey[1:, :-1] - grey[:-1, :-1]).abs() + (grey[:-1, 1:] - grey[:-1, :-1]).abs()
+    rows = range(margin + (margin % 2), image.shape[1] - size - margin + 1, size)
+    cols = range(margin + (margin % 2), image.shape[2] - size - margin + 1, size)
+    scored = sorted(((float(gradient[y:y + size, x:x + size].mean()), y, x) for y in rows for x in cols), reverse=True)
+    if len(scored) < count:
+        raise DataError(f"{count} windows of {size} px do not fit in {image.shape[1]}x{image.shape[2]} "
+                         f"(at most {len(scored)})")
+    return [(y, x) for _, y, x in scored[:count]]
+
+
+def emulated_cases(paths: Sequence[str], scale: int = 4, size: int = 512, crops: int = 24,
+                   phases: Sequence[tuple[int, int]] = PHASE_OFFSETS, noise: bool = True,
+                   seed: int = 0) -> Iterator[Case]:
+    """``crops`` windows per raw in ``paths`` (split evenly, the first raws taking the remainder),
+    each at every phase offset in ``phases``; see the module docstring."""
+    unit = 2 * scale
+    if size % unit:
+        raise ConfigError(f"window size {size} must be a multiple of {unit} at {scale}x")
+    share = [crops // len(paths) + (i < crops % len(paths)) for i in range(len(paths))]
+    for path, count in zip(paths, share):
+        raw = read_raw(path)
+        target = reference_render(raw, "libraw")
+        model = noise_model(raw) if noise else None
+        mosaic = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
+        for number, (top, left) in enumerate(textured_windows(target, size, count)):
+            for dy, dx in phases:
+                y, x = top + dy, left + dx
+                window = raw.crop(y, x, 2, 2)  # the window's CFA and black-level tile
+                key = f"{seed}/{os.path.basename(path)}/{number}/{dy}{dx}".encode()
+                generator = torch.Generator().manual_seed(zlib.crc32(key))
+                low = emulate_low(mosaic[:, y:y + size, x:x + size], window.cfa, scale, model, 1.0, generator)
+                yield Case(raw_from_normalised(low, window), target[:, y:y + size, x:x + size],
+                           {"source": os.path.basename(path), "window": number, "top": y, "left": x, "cfa": window.cfa,
+                            "noise": "matched" if noise else "none"})
+
+
+def case_from_pair(pair: ZoomPair) -> Case:
+    """A pair from a dataset (e.g. SR-RAW, whole images) as a case: the normalised mosaic as 16-bit
+    digital numbers, the target with its white balance."""
+    target = pair.target
+    if not pair.info.get("target_white_balanced", True):
+        target = F.apply_white_balance(target, pair.wb_gains, gamma=F.WB_GAMMA, clip=True)
+    like = RawImage(bayer=torch.zeros(2, 2), cfa=pair.cfa, black_level=0, white_level=65535, wb_gains=pair.wb_gains,
+                    cam_to_srgb=pair.cam_to_srgb, wb_source="camera")
+    return Case(raw_from_normalised(pair.mosaic, like), target, dict(pair.info))

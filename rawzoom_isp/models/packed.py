@@ -1,0 +1,83 @@
+"""PackedZoomNet: the project's default zoom network, built for CPUs and small data.
+
+Every convolution runs at the packed resolution (half the mosaic; one position per 2x2 CFA tile),
+where a 4x zoom is 8x per side and an 8x zoom 16x: a 3x3 head, ``blocks`` residual blocks (conv 3x3,
+ReLU, conv 3x3, + input), a 3x3 body convolution with a long skip, and a 3x3 tail that predicts every
+output pixel of a packed position at once, rearranged by pixel shuffle (Shi et al. 2016). The
+network is residual over ``classical_zoom`` of its input (bilinear demosaic, then bicubic), and its
+tail starts at zero, so training starts from that baseline and learns what improves on it.
+
+Raw input: packed [R, Gr, Gb, B] in RGGB geometry (``LearnedZoom`` unifies other CFAs by flips),
+linear and not white balanced. Given the camera's white-balance gains, the network works on the
+balanced signal (colours alike across cameras and scenes) and returns linear camera RGB before
+white balance (``output="linear"``), which the ISP renders with the raw's own WB, colour matrix and
+gamma. RGB input (3, H, W) (the 8-bit arm) is folded 2x2 into 12 channels and gives display RGB.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .common import balance, classical_zoom, unbalance
+from ..errors import ConfigError
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class PackedZoomNet(nn.Module):
+    """``forward(x, wb_gains=None)``: (B, 4, h, w) packed raw -> (B, 3, 2 scale h, 2 scale w) linear
+    camera RGB; or (B, 3, H, W) display RGB -> (B, 3, scale H, scale W) display RGB."""
+
+    arch = "packed"
+
+    def __init__(self, scale: int = 4, in_channels: int = 4, width: int = 64, blocks: int = 10,
+                 output: str | None = None):
+        super().__init__()
+        if in_channels not in (3, 4):
+            raise ConfigError(f"in_channels must be 4 (packed raw) or 3 (RGB), got {in_channels}")
+        expected = "linear" if in_channels == 4 else "display"
+        output = expected if output is None else output
+        if output != expected:
+            raise ConfigError(f"PackedZoomNet with {in_channels} input channels gives {expected!r} output, "
+                             f"not {output!r}")
+        self.config = dict(arch=self.arch, scale=scale, in_channels=in_channels, width=width, blocks=blocks,
+                           output=output)
+        self.zoom = 2 * scale if in_channels == 4 else scale
+        self.grid_zoom = 2 * scale  # output pixels per side of one position of the working grid
+        grid_channels = 4 if in_channels == 4 else 12
+        self.head = nn.Conv2d(grid_channels, width, 3, padding=1)
+        self.body = nn.Sequential(*[_ResidualBlock(width) for _ in range(blocks)])
+        self.body_out = nn.Conv2d(width, width, 3, padding=1)
+        self.tail = nn.Conv2d(width, 3 * self.grid_zoom ** 2, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    @property
+    def in_channels(self) -> int:
+        return self.config["in_channels"]
+
+    @property
+    def receptive_radius(self) -> int:
+        """How far, in input pixels, an output pixel sees: 1 per 3x3 convolution at the working grid
+        (2 x that for RGB input, folded 2x2), plus 2 for the bicubic base."""
+        convolutions = 3 + 2 * self.config["blocks"]
+        return convolutions * (1 if self.in_channels == 4 else 2) + 2
+
+    def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None) -> torch.Tensor:
+        raw = self.in_channels == 4
+        if raw:
+            x = balance(x, wb_gains)
+        grid = x if raw else F.pixel_unshuffle(x, 2)
+        features = self.head(grid)
+        features = features + self.body_out(self.body(features))
+        out = F.pixel_shuffle(self.tail(features), self.grid_zoom) + classical_zoom(x, self.config["scale"])
+        return unbalance(out, wb_gains) if raw else out

@@ -1,0 +1,98 @@
+"""LearnedZoom: a zoom network as an ISP stage, for any CFA, run in overlapping tiles.
+
+The networks are trained on RGGB geometry. ``zoom_packed`` unifies any other pattern by flipping the
+packed planes (the flips that move R to the top-left of every 2x2 tile, ``unify_flips``), runs the
+network, and flips its output back: exact, and no row or column is lost or invented. Large inputs run
+in tiles whose overlap covers the network's receptive radius, so the tiled output equals the untiled
+one and memory is bounded by one tile.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..isp.kinds import DataKind
+from ..isp.registry import register_stage
+from ..isp.stage import Stage, needs_meta
+from ..raw.cfa import unify_flips
+from .checkpoint import default_weights, load_model
+from ..errors import ConfigError
+
+DEFAULT_TILE = 256
+
+
+def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, zoom: int, tile: int, overlap: int,
+              progress: bool = False) -> torch.Tensor:
+    """fn(x) for a zoom ``fn`` ((B, C, h, w) -> (B, 3, zoom h, zoom w)), computed on tiles of ``tile`` x
+    ``tile`` input pixels that overlap by ``overlap`` on each side; each tile contributes the output
+    of its core. Equals fn(x) whenever ``overlap`` covers fn's receptive radius."""
+    height, width = x.shape[-2:]
+    tile = max(tile, 2 * overlap + 16)
+    core = tile - 2 * overlap
+    if height <= tile and width <= tile:
+        return fn(x)
+    out = None
+    starts = [(y, xx) for y in range(0, height, core) for xx in range(0, width, core)]
+    from tqdm.auto import tqdm
+
+    for y, xx in tqdm(starts, desc="zoom tiles", disable=not progress, leave=False):
+        y0, x0 = max(0, y - overlap), max(0, xx - overlap)
+        y1, x1 = min(height, y + core + overlap), min(width, xx + core + overlap)
+        result = fn(x[..., y0:y1, x0:x1])
+        if out is None:
+            out = result.new_empty(x.shape[0], result.shape[1], zoom * height, zoom * width)
+        cy, cx = (y - y0) * zoom, (xx - x0) * zoom
+        ch, cw = (min(height, y + core) - y) * zoom, (min(width, xx + core) - xx) * zoom
+        out[..., y * zoom:y * zoom + ch, xx * zoom:xx * zoom + cw] = result[..., cy:cy + ch, cx:cx + cw]
+    return out
+
+
+def zoom_input(net: torch.nn.Module, x: torch.Tensor, cfa: str | None = None, wb_gains: torch.Tensor | None = None,
+               tile: int = DEFAULT_TILE, progress: bool = False) -> torch.Tensor:
+    """The network's zoom of packed raw (B, 4, h, w) [R, Gr, Gb, B] in ``cfa`` (unified to RGGB by
+    flips and flipped back) or of RGB (B, 3, H, W), tiled, in channels-last layout."""
+    if net.in_channels == 4 and cfa is None:
+        raise ConfigError("packed raw needs its CFA pattern to be unified")
+    flips = unify_flips(cfa) if net.in_channels == 4 else ()
+    gains = None if wb_gains is None else torch.as_tensor(wb_gains, dtype=x.dtype, device=x.device).reshape(-1, 3)
+
+    def fn(t):
+        out = net(t.contiguous(memory_format=torch.channels_last), gains)
+        return out.contiguous()
+
+    x = x.flip(flips) if flips else x
+    out = run_tiled(fn, x, net.zoom, tile, net.receptive_radius, progress)
+    return out.flip(flips) if flips else out
+
+
+@register_stage("learned_zoom")
+class LearnedZoom(Stage):
+    """Packed raw (or, for an RGB-trained network, display RGB) -> RGB zoomed N x the mosaic: linear
+    camera RGB before white balance for a network with linear output, else display RGB before white
+    balance (the paper). ``weights``: a checkpoint path, or "default" for the shipped weights of
+    ``scale``. Any CFA (unified by flips); inputs larger than ``tile`` (input pixels) run in tiles.
+    The network follows the input's device, and its dtype (fp16/bf16 on a CPU compute in fp32)."""
+
+    gives = DataKind.DISPLAY_RGB
+
+    def __init__(self, weights: str = "default", scale: int = 4, tile: int = DEFAULT_TILE, progress: bool = False):
+        super().__init__()
+        self.weights, self.scale, self.tile, self.progress = weights, int(scale), int(tile), progress
+        path = default_weights(self.scale) if weights == "default" else weights
+        self.net = load_model(path).to(memory_format=torch.channels_last)
+        if self.net.config["scale"] != self.scale:
+            raise ConfigError(f"{path}: the network zooms {self.net.config['scale']}x, not {self.scale}x")
+        self.takes = frozenset({DataKind.PACKED if self.net.in_channels == 4 else DataKind.DISPLAY_RGB})
+        self.gives = DataKind.LINEAR_RGB if self.net.config["output"] == "linear" else DataKind.DISPLAY_RGB
+
+    def forward(self, x, meta=None):
+        """Inference (no autograd graph) unless the input needs gradients or the network is in training
+        mode (``pipe.train()``)."""
+        compute = x.dtype if x.dtype in (torch.float32, torch.float64) or x.is_cuda else torch.float32
+        self.net.to(device=x.device, dtype=compute)
+        cfa = needs_meta("learned_zoom", meta, "cfa") if self.net.in_channels == 4 else None
+        gains = meta.wb_gains if meta is not None and self.net.in_channels == 4 else None
+        with torch.set_grad_enabled(torch.is_grad_enabled() and (x.requires_grad or self.net.training)):
+            out = zoom_input(self.net, x.to(compute), cfa, gains, self.tile, self.progress)
+        return out.to(x.dtype)

@@ -1,0 +1,153 @@
+"""Evaluation: held-out cases at every CFA phase, the LibRaw and classical baselines, paired
+statistics, reports, the metrics; the zoom and eval commands."""
+import math
+import os
+
+import pytest
+import torch
+
+import rawzoom_isp as rz
+from rawzoom_isp.data import bayer_downscale
+from rawzoom_isp.eval import emulated_cases, evaluate, paired, psnr, ssim, textured_windows
+from rawzoom_isp.eval.evaluate import baseline, colour_matched_psnr, mean_se, score
+from rawzoom_isp.eval.metrics import lpips_model
+from rawzoom_isp.isp import functional as F
+from rawzoom_isp.models import build_model, save_checkpoint
+from rawzoom_isp.raw.reader import libraw_render
+
+from conftest import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    torch.manual_seed(1)
+    net = build_model(dict(arch="packed", width=8, blocks=1, scale=4))
+    with torch.no_grad():
+        net.tail.weight.normal_(0, 1e-3)
+    save_checkpoint(path, net.eval())
+    return str(path)
+
+
+def test_cases_cover_every_phase_with_the_reduced_window_and_its_target():
+    cases = list(emulated_cases([str(SAMPLE)], scale=4, size=128, crops=3, noise=False))
+    assert len(cases) == 12 and {c.info["cfa"] for c in cases} == {"RGGB", "GRBG", "GBRG", "BGGR"}
+    raw, render = rz.read_raw(SAMPLE), libraw_render(SAMPLE)
+    for case in cases:
+        top, left = case.info["top"], case.info["left"]
+        window = raw.crop(top, left, 128, 128)
+        assert case.low.cfa == window.cfa and case.low.bayer.shape == (32, 32)
+        normalised = F.subtract_black_level(window.bayer[None, None], window.black_level, window.white_level)
+        expected = bayer_downscale(normalised, window.cfa, 4)[0, 0] * (raw.white_level - 0) + 0  # black 0 here
+        torch.testing.assert_close(case.low.bayer, torch.round(expected))
+        torch.testing.assert_close(case.target, render[:, top:top + 128, left:left + 128])
+    noisy = next(iter(emulated_cases([str(SAMPLE)], scale=4, size=128, crops=1)))
+    again = next(iter(emulated_cases([str(SAMPLE)], scale=4, size=128, crops=1)))
+    assert torch.equal(noisy.low.bayer, again.low.bayer)  # seeded: the same noise every run
+    assert not torch.equal(noisy.low.bayer, cases[0].low.bayer)
+
+
+def test_textured_windows_prefer_texture_and_do_not_overlap():
+    image = torch.zeros(3, 100, 100)  # a 3 x 3 grid of 32 px windows from (2, 2)
+    image[:, 40:60, 40:60] = torch.rand(3, 20, 20)
+    image[:, 8:20, 40:60] = 0.5 * torch.rand(3, 12, 20)
+    assert textured_windows(image, 32, 2) == [(34, 34), (2, 34)]
+    with pytest.raises(ValueError, match="do not fit"):
+        textured_windows(image, 32, 10)
+
+
+def test_baselines_render_the_lr_raw_and_zoom_it():
+    case = next(iter(emulated_cases([str(SAMPLE)], scale=4, size=128, crops=1, noise=False)))
+    outputs = {name: baseline(name, case.low, 4) for name in ("libraw", "classical", "bilinear")}
+    for name, image in outputs.items():
+        assert image.shape == (3, 128, 128)
+        assert 20 < psnr(image, case.target) < 45, name  # a 4x zoom: close, not equal
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline("lanczos", case.low, 4)
+
+
+def test_paired_statistics_by_hand():
+    assert mean_se([1.0, 2.0, 3.0]) == pytest.approx((2.0, math.sqrt(1.0 / 3)))
+    result = paired([3.0, 2.0, 5.0, 1.0], [1.0, 2.5, 4.0, 0.0])
+    differences = [2.0, -0.5, 1.0, 1.0]
+    mean = sum(differences) / 4
+    se = math.sqrt(sum((d - mean) ** 2 for d in differences) / 3 / 4)
+    assert result == pytest.approx({"mean": mean, "se": se, "win_rate": 0.75, "n": 4})
+
+
+def test_colour_matched_psnr_forgives_an_affine_colour_change_only():
+    target = torch.rand(3, 32, 32)
+    mixed = torch.einsum("ij,jhw->ihw", torch.tensor([[0.8, 0.1, 0.0], [0.0, 0.9, 0.05], [0.1, 0.0, 0.7]]), target) + 0.02
+    assert colour_matched_psnr(mixed, target) > 80 and psnr(mixed, target) < 30
+    blurred = F.resize(F.resize(target[None], 0.5), 2.0)[0]
+    assert colour_matched_psnr(blurred, target) < 25
+
+
+def test_score_searches_the_shift():
+    target = torch.rand(3, 40, 40)
+    shifted = target.roll((1, -2), (-2, -1))
+    assert score(shifted, target, 2)["psnr"] > 80 and score(shifted, target, 0)["psnr"] < 20
+
+
+def test_metrics():
+    x = torch.rand(3, 40, 40)
+    assert psnr(x, x) == float("inf") and ssim(x, x) == pytest.approx(1.0)
+    noisy = (x + 0.01 * torch.randn_like(x)).double()
+    assert psnr(noisy, x) == pytest.approx(10 * torch.log10(1 / ((noisy - x.double()) ** 2).mean()).item())
+    assert ssim(noisy, x) < 1 and ssim(noisy, x) == pytest.approx(ssim(x, noisy))
+    assert ssim(x.roll(3, -1), x) < ssim(noisy, x)
+
+
+def test_lpips_says_why_it_is_unavailable(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    lpips_model.cache_clear()
+    try:
+        model, reason = lpips_model()
+        assert model is None and "alexnet-owt-7be5be79.pth" in reason
+    finally:
+        lpips_model.cache_clear()
+
+
+def test_evaluate_writes_tables_with_paired_comparisons_and_figure(tmp_path, tiny_checkpoint):
+    cases = list(emulated_cases([str(SAMPLE)], scale=4, size=128, crops=2))
+    result = evaluate({"tiny": tiny_checkpoint}, cases, scale=4, out=str(tmp_path))
+    assert [row["method"] for row in result["summary"]] == ["libraw", "classical", "bilinear", "tiny"]
+    assert all(row["cases"] == 8 for row in result["summary"])
+    overall = [c for c in result["comparisons"] if c["cfa"] == "all"]
+    assert [(c["model"], c["baseline"]) for c in overall] == [("tiny", "libraw"), ("tiny", "classical"),
+                                                              ("tiny", "bilinear")]
+    assert {c["cfa"] for c in result["comparisons"]} == {"all", "RGGB", "GRBG", "GBRG", "BGGR"}
+    assert sorted(os.listdir(tmp_path)) == ["figure.png", "results.csv", "results.json", "results.md"]
+    table = (tmp_path / "results.md").read_text()
+    assert "| tiny vs libraw | all |" in table and ("unavailable" in table) == (lpips_model()[0] is None)
+
+
+def test_zoom_and_eval_commands(tmp_path, tiny_checkpoint):
+    from rawzoom_isp.cli import main
+
+    raw = rz.read_raw(SAMPLE)
+    rz.write_dng(tmp_path / "small.dng", raw.crop(0, 0, 64, 96))
+    out = tmp_path / "z.png"
+    assert main(["zoom", str(tmp_path / "small.dng"), "-o", str(out), "--weights", tiny_checkpoint, "--compare"]) == 0
+    assert rz.imageio.read_image(out).shape == (3, 256, 384)
+    assert rz.imageio.read_image(tmp_path / "z_libraw.png").shape == (3, 256, 384)
+    # A digital zoom: the centre quarter at 4x is the input's size; a region, in display coordinates.
+    rz.write_dng(tmp_path / "frame.dng", raw.crop(0, 0, 128, 160))
+    assert main(["zoom", str(tmp_path / "frame.dng"), "-o", str(tmp_path / "c.png"), "--weights", tiny_checkpoint,
+                 "--centre", "4"]) == 0
+    assert rz.imageio.read_image(tmp_path / "c.png").shape == (3, 128, 160)
+    assert main(["zoom", str(tmp_path / "frame.dng"), "-o", str(tmp_path / "r.png"), "--weights", tiny_checkpoint,
+                 "--region", "10", "20", "30", "40"]) == 0
+    assert rz.imageio.read_image(tmp_path / "r.png").shape == (3, 120, 160)
+    assert main(["zoom", str(tmp_path / "frame.dng"), "-o", str(tmp_path / "x.png"), "--weights", tiny_checkpoint,
+                 "--region", "100", "20", "30", "40"]) == 1
+    assert main(["zoom", str(tmp_path / "frame.dng"), "-o", str(tmp_path / "big.png"), "--weights", tiny_checkpoint,
+                 "--max-pixels", "1000"]) == 1
+    assert not (tmp_path / "big.png").exists()
+    assert main(["eval", "--weights", tiny_checkpoint, "--raws", str(SAMPLE), "--crops", "1", "--size", "128",
+                 "--phases", "native", "-o", str(tmp_path / "ev")]) == 0
+    assert (tmp_path / "ev" / "results.json").exists()
+    assert main(["zoom", str(tmp_path / "small.dng"), "-o", str(tmp_path / "bad.png"), "--weights",
+                 str(tmp_path / "absent.pt")]) == 1
+    assert not (tmp_path / "bad.png").exists()
+    assert main(["train", "--config", str(tmp_path / "absent.toml")]) == 1

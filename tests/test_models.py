@@ -1,0 +1,203 @@
+"""Zoom networks: both architectures, the paper layout's exact TF semantics, CFA unification, tiled
+inference, the learned_zoom stage, checkpoints that are validated before anything is built."""
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import rawzoom_isp as rz
+from rawzoom_isp.errors import ConfigError, WeightsUnavailableError
+from rawzoom_isp.isp import functional as F
+from rawzoom_isp.models import PackedZoomNet, ZoomNet, build_model, load_model, run_tiled, save_checkpoint, zoom_input
+from rawzoom_isp.models.common import classical_zoom
+from rawzoom_isp.models.zoomnet import CenteredBatchNorm, _TransposedConvSame
+from rawzoom_isp.raw.cfa import PATTERNS, shifted_pattern, transform_pattern, unify_flips
+
+from conftest import SAMPLE
+
+TINY_ZOOMNET = dict(arch="zoomnet", width=8, blocks=2, up_channels=8)
+TINY_PACKED = dict(arch="packed", width=8, blocks=2)
+
+
+def _randomised(net):
+    """Non-zero weights everywhere (the packed network's tail starts at zero)."""
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net.eval()
+
+
+@pytest.mark.parametrize("options, shape_in, shape_out", [
+    (dict(TINY_PACKED, scale=4), (2, 4, 6, 5), (2, 3, 48, 40)),
+    (dict(TINY_PACKED, scale=8), (1, 4, 3, 4), (1, 3, 48, 64)),
+    (dict(TINY_PACKED, scale=4, in_channels=3), (1, 3, 6, 8), (1, 3, 24, 32)),
+    (dict(TINY_ZOOMNET, scale=4), (2, 4, 6, 5), (2, 3, 48, 40)),
+    (dict(TINY_ZOOMNET, scale=8), (1, 4, 3, 4), (1, 3, 48, 64)),
+    (dict(TINY_ZOOMNET, scale=4, in_channels=3), (1, 3, 6, 5), (1, 3, 24, 20)),
+])
+def test_networks_zoom_packed_raw_2n_and_rgb_n(options, shape_in, shape_out):
+    net = build_model(options)
+    assert net(torch.rand(shape_in), torch.tensor([[2.0, 1.0, 1.5]])).shape == shape_out
+
+
+def test_packed_network_starts_at_the_classical_zoom_of_the_balanced_raw():
+    net = PackedZoomNet(scale=4, width=8, blocks=1)
+    packed, gains = torch.rand(2, 4, 6, 7), torch.tensor([[2.0, 1.0, 1.6], [1.5, 1.0, 2.2]])
+    expected = classical_zoom(packed, 4)  # WB is linear, so balancing, zooming, unbalancing cancels
+    torch.testing.assert_close(net(packed, gains), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="linear"):
+        PackedZoomNet(in_channels=4, output="display")
+
+
+def test_zoomnet_matches_the_paper_layout():
+    net = ZoomNet(scale=4)
+    assert len(net.body) == 16 and net.head[0].kernel_size == (9, 9) and net.tail.kernel_size == (9, 9)
+    assert net.body[0].conv1.kernel_size == (4, 4) and net.body[0].norm1.affine is False
+    assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in net.up) == 3  # log2(4) + 1 stages
+    assert sum(p.numel() for p in net.parameters()) == 4_860_355  # the original's count
+
+
+def test_transposed_convolution_is_tf_same():
+    """TF conv2d_transpose(k=3, s=2, SAME) by hand: output i gathers inputs j with 2j <= i <= 2j + 2,
+    weight index i - 2j; the output has exactly 2n positions."""
+    conv = _TransposedConvSame(1)
+    weight = torch.tensor([1.0, 10.0, 100.0])
+    with torch.no_grad():
+        conv.weight.copy_((weight[:, None] * weight[None, :] / 100).reshape(1, 1, 3, 3))  # separable, for 1-D reading
+        conv.bias.zero_()
+    x = torch.tensor([1.0, 2.0, 3.0])
+    out = conv(x.reshape(1, 1, 1, 3).expand(1, 1, 3, 3).contiguous() * torch.tensor([0.0, 1.0, 0.0]).reshape(1, 1, 3, 1))
+    row = out[0, 0, 2]  # row 2 receives input row 1 through weight row 0 (value 1 / 100)
+    expected = torch.zeros(6)
+    for i in range(6):
+        for j in range(3):
+            if 0 <= i - 2 * j <= 2:
+                expected[i] += x[j] * weight[i - 2 * j] / 100
+    torch.testing.assert_close(row, expected)
+    assert out.shape[-2:] == (6, 6)
+
+
+def test_batch_norm_shift_is_added_once():
+    norm = CenteredBatchNorm(2).eval()
+    with torch.no_grad():
+        norm.bias.copy_(torch.tensor([0.5, -1.0]))
+    x = torch.randn(1, 2, 3, 3)
+    expected = x / (1 + 1e-3) ** 0.5 + torch.tensor([0.5, -1.0]).reshape(1, 2, 1, 1)  # running mean 0, var 1
+    torch.testing.assert_close(norm(x), expected)
+
+
+@pytest.mark.parametrize("options", [TINY_PACKED, TINY_ZOOMNET, dict(TINY_PACKED, in_channels=3)])
+def test_tiled_inference_equals_untiled(options):
+    net = _randomised(build_model(dict(options, scale=2)))
+    if options["arch"] == "zoomnet":
+        net.train()
+        net(torch.rand(4, 4, 16, 16))  # non-trivial running statistics
+        net.eval()
+    x = torch.rand(1, net.in_channels, 46, 58)
+    gains = torch.tensor([[1.8, 1.0, 1.4]])
+    with torch.no_grad():
+        whole = net(x, gains)
+        tiled = run_tiled(lambda t: net(t, gains), x, net.zoom, tile=2 * net.receptive_radius + 10,
+                          overlap=net.receptive_radius)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_pattern_helpers():
+    for cfa in PATTERNS:
+        flips = unify_flips(cfa)
+        assert transform_pattern(cfa, -2 in flips, -1 in flips) == "RGGB"
+        mosaic = F.mosaic(torch.rand(3, 4, 6), cfa)
+        coded = F.mosaic(torch.tensor([1.0, 2.0, 3.0]).reshape(3, 1, 1).expand(3, 4, 6), cfa)
+        for transpose in (False, True):
+            for flip_v in (False, True):
+                moved = coded.transpose(-1, -2) if transpose else coded
+                moved = moved.flip(-2) if flip_v else moved
+                assert torch.equal(moved, F.mosaic(torch.tensor([1.0, 2.0, 3.0]).reshape(3, 1, 1).expand(
+                    3, *moved.shape[-2:]), transform_pattern(cfa, flip_v, False, transpose)))
+        assert shifted_pattern(cfa, 1, 0) == transform_pattern(cfa, True)  # for a 2x2 tile, both swap rows
+        assert mosaic.shape == (1, 4, 6)
+
+
+@pytest.mark.parametrize("cfa", PATTERNS)
+def test_unified_zoom_of_packed_planes_equals_the_flipped_mosaics(cfa):
+    """Flipping the packed planes (what zoom_input does) is the same as flipping the mosaic to RGGB,
+    packing it, zooming, and flipping back: no sample moves to another neighbourhood."""
+    net = _randomised(PackedZoomNet(scale=2, width=8, blocks=1))
+    mosaic = torch.rand(1, 1, 12, 16)
+    gains = torch.tensor([[2.0, 1.0, 1.5]])
+    flips = unify_flips(cfa)
+    with torch.no_grad():
+        ours = zoom_input(net, F.pack_bayer(mosaic, cfa), cfa, gains)
+        reference = net(F.pack_bayer(mosaic.flip(flips), "RGGB"), gains).flip(flips) if flips else \
+            net(F.pack_bayer(mosaic, "RGGB"), gains)
+    torch.testing.assert_close(ours, reference)
+
+
+def test_learned_zoom_stage_any_cfa_dtype_and_config_round_trip(tmp_path):
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, _randomised(build_model(dict(TINY_PACKED, scale=4))))
+    pipe = rz.Pipeline.default(scale=4, weights=str(path), tile=16)
+    assert pipe.names == ["black", "pack", "zoom", "wb", "ccm", "gamma"]
+    raw = rz.read_raw(SAMPLE)
+    for top, left in ((100, 200), (101, 200), (100, 201), (101, 201)):  # all four phases
+        crop = raw.crop(top, left, 40, 48)
+        out = pipe(crop)
+        assert out.shape == (3, 160, 192) and 0 <= float(out.min()) and float(out.max()) <= 1
+    again = rz.Pipeline.from_config(pipe.to_config())
+    torch.testing.assert_close(again(crop), out)
+    for dtype in (torch.float64, torch.bfloat16, torch.float16):
+        result = pipe(crop.bayer.to(dtype), crop.meta)
+        assert result.dtype == dtype
+        torch.testing.assert_close(result.float(), out, atol=2e-2 if dtype != torch.float64 else 1e-5, rtol=0)
+    with pytest.raises(WeightsUnavailableError, match="no such checkpoint"):
+        rz.Pipeline.default(weights=str(tmp_path / "absent.pt"))
+
+
+def test_model_configs_are_checked_before_anything_is_built(tmp_path):
+    with pytest.raises(ConfigError, match="blocks"):
+        build_model(dict(arch="packed", blocks=10**7))
+    with pytest.raises(ConfigError, match="width"):
+        build_model(dict(arch="zoomnet", width=100000))
+    with pytest.raises(ConfigError, match="parameters, over the limit"):
+        build_model(dict(arch="zoomnet", width=1024, up_channels=1024, blocks=256))
+    with pytest.raises(ConfigError, match="arch"):
+        build_model(dict(arch="unet"))
+    with pytest.raises(ConfigError, match="no option"):
+        build_model(dict(arch="packed", up_channels=8))
+    with pytest.raises(ConfigError, match="scale"):
+        build_model(dict(arch="packed", scale=3))
+    with pytest.raises(ConfigError, match="width"):
+        build_model(dict(arch="packed", width="64"))
+    assert isinstance(build_model({"width": 8, "blocks": 1, "up_channels": 8}), ZoomNet)  # configs before arch
+
+
+def test_damaged_and_hostile_checkpoints_name_the_file(tmp_path):
+    net = build_model(dict(TINY_PACKED, scale=4))
+    cases = {}
+    huge = {"config": dict(TINY_PACKED, scale=4, blocks=10**7), "model": {}}
+    nan = {"config": net.config, "model": {k: torch.full_like(v, float("nan")) for k, v in net.state_dict().items()}}
+    shapes = {"config": dict(net.config, width=16), "model": net.state_dict()}
+    for name, content in (("huge", huge), ("nan", nan), ("shapes", shapes), ("foreign", {"weights": 1})):
+        cases[name] = tmp_path / f"{name}.pt"
+        torch.save(content, cases[name])
+    cases["text"] = tmp_path / "text.pt"
+    cases["text"].write_text("not a checkpoint")
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pickle ran",))
+
+    cases["pickle"] = tmp_path / "pickle.pt"
+    torch.save({"config": Evil(), "model": {}}, cases["pickle"])
+    for name, path in cases.items():
+        with pytest.raises(WeightsUnavailableError) as info:
+            load_model(path)
+        message = str(info.value)
+        assert str(path) in message and "weights_only" not in message and "Re-running" not in message, name
+    assert "NaN" in str(pytest.raises(WeightsUnavailableError, load_model, cases["nan"]).value)
+
+
+def test_residual_base_is_bilinear_demosaic_then_bicubic():
+    packed = torch.rand(1, 4, 5, 6)
+    rgb = F.demosaic_bilinear(F.unpack_bayer(packed, "RGGB"), "RGGB")
+    torch.testing.assert_close(classical_zoom(packed, 4), TF.interpolate(rgb, scale_factor=4, mode="bicubic"))
