@@ -3,18 +3,30 @@
     import rawzoom_isp as rz
     raw = rz.read_raw("photo.dng")
     rgb = rz.Pipeline.classical()(raw)      # (3, H, W) sRGB in [0, 1]
+
+Names are imported on first use (so ``import rawzoom_isp`` is instant and torch-free until needed).
 """
-from . import data, errors, loss, models, synth
-from .isp import (
-    BayerPack, BayerUnpack, BlackLevel, ColorMatrix, DataKind, Demosaic, Gamma, Pipeline, Resize, Stage, ToneMap,
-    WhiteBalance, register_stage,
-)
-from .raw import RawImage, RawMeta, read_raw, write_dng
+from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "BayerPack", "BayerUnpack", "BlackLevel", "ColorMatrix", "DataKind", "Demosaic", "Gamma", "Pipeline", "RawImage",
-    "RawMeta", "Resize", "Stage", "ToneMap", "WhiteBalance", "data", "errors", "loss", "models", "read_raw", "register_stage",
-    "synth", "write_dng",
-]
+from ._lazy import lazy_exports
+
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    **{name: f".{name}" for name in ("data", "errors", "eval", "isp", "loss", "models", "raw", "synth", "train")},
+    **{name: ".isp" for name in ("BayerPack", "BayerUnpack", "BlackLevel", "ColorMatrix", "DataKind", "Demosaic",
+                                 "Gamma", "Pipeline", "Resize", "Stage", "ToneMap", "WhiteBalance", "register_stage")},
+    **{name: ".raw" for name in ("RawImage", "RawMeta", "read_raw", "write_dng")},
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from . import data, errors, eval, isp, loss, models, raw, synth, train  # noqa: F401
+    from .isp import (  # noqa: F401
+        BayerPack, BayerUnpack, BlackLevel, ColorMatrix, DataKind, Demosaic, Gamma, Pipeline, Resize, Stage, ToneMap,
+        WhiteBalance, register_stage,
+    )
+    from .raw import RawImage, RawMeta, read_raw, write_dng  # noqa: F401

@@ -9,6 +9,8 @@ import sys
 from importlib import resources
 
 from .errors import RawZoomError
+from .isp.kinds import DEMOSAIC_METHODS
+from .raw.cfa import PATTERNS
 
 SAMPLE_RAW = "gopro_hero7_crop.dng"
 
@@ -19,23 +21,33 @@ def _raw_arguments() -> argparse.ArgumentParser:
     headerless = parent.add_argument_group("headerless Bayer dumps")
     headerless.add_argument("--shape", nargs=2, type=int, metavar=("H", "W"), help="mosaic height and width")
     headerless.add_argument("--dtype", default="<u2", help="numpy dtype of the samples (default <u2)")
-    headerless.add_argument("--cfa", choices=["RGGB", "BGGR", "GRBG", "GBRG"])
+    headerless.add_argument("--cfa", choices=PATTERNS)
     headerless.add_argument("--black", type=float, nargs="+", help="black level: one value or 4 (2x2 row-major)")
     headerless.add_argument("--white", type=float, help="white level")
     return parent
 
 
+def _raw_options(args) -> dict:
+    """read_raw's options from the headerless flags (which need --shape)."""
+    if args.shape is None:
+        given = [flag for flag, value in (("--cfa", args.cfa), ("--black", args.black), ("--white", args.white))
+                 if value is not None]
+        if given:
+            raise RawZoomError(f"{args.file}: {', '.join(given)} describe a headerless dump and need --shape H W")
+        return {}
+    return dict(shape=args.shape, dtype=args.dtype, cfa=args.cfa, black_level=args.black, white_level=args.white)
+
+
 def _load(args):
     from .raw import read_raw
 
-    if args.shape is None:
-        return read_raw(args.file)
-    black = None if args.black is None else (args.black[0] if len(args.black) == 1 else args.black)
-    return read_raw(args.file, shape=args.shape, dtype=args.dtype, cfa=args.cfa, black_level=black, white_level=args.white)
+    return read_raw(args.file, **_raw_options(args))
 
 
 def _cmd_info(args) -> None:
-    facts = _load(args).describe()
+    from .raw.reader import describe_raw, read_raw_facts
+
+    facts = describe_raw(read_raw_facts(args.file, **_raw_options(args)))
     if args.json:
         print(json.dumps(facts, indent=2))
         return
@@ -239,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--bits", type=int, choices=[8, 16], default=8)
     render.add_argument("--config", help="pipeline TOML (default: the classical pipeline)")
     render.add_argument("--demosaic", default="bilinear",
-                        choices=["bilinear", "half", "colour_bilinear", "malvar2004", "menon2007"])
+                        choices=DEMOSAIC_METHODS)
     render.add_argument("--no-orient", action="store_true", help="keep the sensor's orientation")
     render.set_defaults(run=_cmd_render)
 
@@ -247,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("input", help="sRGB image (.png, .jpg, .tif)")
     synth.add_argument("-o", "--output", required=True, help="output .dng")
     synth.add_argument("--method", choices=["brooks", "paper"], default="brooks")
-    synth.add_argument("--cfa", choices=["RGGB", "BGGR", "GRBG", "GBRG"], default="RGGB")
+    synth.add_argument("--cfa", choices=PATTERNS, default="RGGB")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--bits", type=int, default=14, choices=range(8, 17), metavar="8..16", help="white level 2^bits - 1")
     synth.add_argument("--no-noise", action="store_true")

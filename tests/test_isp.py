@@ -108,9 +108,14 @@ def test_white_balance_linear_packed_and_display():
     torch.testing.assert_close(F.apply_white_balance(packed, gains)[:, 0, 0], torch.tensor([0.5, 0.25, 0.25, 0.375]))
     display = F.apply_white_balance(rgb, gains, gamma=2.2)
     torch.testing.assert_close(display[:, 0, 0], 0.25 * gains ** (1 / 2.2))
-    # In a pipeline, WB after gamma works in display space by itself.
-    pipe = rz.Pipeline([("gamma", rz.Gamma()), ("wb", rz.WhiteBalance(gains=[2.0, 1.0, 1.5], clip=False))], input_kind="linear_rgb")
+    # In a pipeline, WB after gamma works in display space when built so; the Pipeline checks the space.
+    pipe = rz.Pipeline([("gamma", rz.Gamma()), ("wb", rz.WhiteBalance(gains=[2.0, 1.0, 1.5], space="display",
+                                                                      clip=False))], input_kind="linear_rgb")
     torch.testing.assert_close(pipe(rgb), F.srgb_gamma(rgb) * (gains ** (1 / 2.2))[:, None, None])
+    with pytest.raises(PipelineError, match="white_balance"):
+        rz.Pipeline([("gamma", rz.Gamma()), ("wb", rz.WhiteBalance())], input_kind="linear_rgb")
+    with pytest.raises(PipelineError, match="white_balance"):
+        rz.Pipeline([("wb", rz.WhiteBalance(space="display"))], input_kind="linear_rgb")
 
 
 def test_resize_bicubic_zoom():

@@ -32,7 +32,7 @@ def test_linear_output_pipeline_renders_with_the_raws_colour(tiny_checkpoint):
     pipe = rz.Pipeline.default(weights=tiny_checkpoint)
     raw = rz.read_raw(SAMPLE).crop(0, 0, 32, 32)
     linear = pipe(raw, stop="zoom")
-    expected = rz.data.render_camera_rgb(linear[None], raw.wb_gains[None], raw.cam_to_srgb[None], "srgb")[0]
+    expected = rz.synth.render_linear(linear[None], raw.wb_gains[None], raw.cam_to_srgb[None], "srgb")[0]
     torch.testing.assert_close(pipe(raw), expected)
 
 
@@ -40,7 +40,7 @@ def test_srgb_target_render_matches_the_classical_pipeline():
     raw = rz.read_raw(SAMPLE).crop(64, 64, 64, 96)
     classical = rz.Pipeline.classical(demosaic="malvar2004")
     linear = classical(raw, stop="demosaic")
-    rendered = rz.data.render_camera_rgb(linear[None], raw.wb_gains[None], raw.cam_to_srgb[None], "srgb")[0]
+    rendered = rz.synth.render_linear(linear[None], raw.wb_gains[None], raw.cam_to_srgb[None], "srgb")[0]
     torch.testing.assert_close(rendered, classical(raw))
 
 

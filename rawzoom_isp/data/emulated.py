@@ -106,11 +106,12 @@ class EmulatedRawPairs(PairDataset):
     """Pairs from a folder of real raws (or a list of paths). ``reference``: "libraw" (AHD) or
     "classical"; ``noise_match``: add the noise a native LR capture would have, times a factor drawn
     log-uniformly from ``noise_range`` (default (1, 1): matched). With ``patch`` set, each sample is a
-    window of 2 x patch LR sites at any offset (and so any CFA phase); without, the whole raw.
-    Renders are cached per dataset object."""
+    window of 2 x patch LR sites at any offset (and so any CFA phase): the most textured (mean
+    absolute gradient of the target) of ``texture_candidates`` drawn uniformly, so that flat sky and
+    walls do not dominate; without ``patch``, the whole raw. Renders are cached per dataset object."""
 
     def __init__(self, root: str | list[str], scale: int = 4, reference: str = "libraw", noise_match: bool = True,
-                 noise_range: tuple[float, float] = (1.0, 1.0), **crop_options):
+                 noise_range: tuple[float, float] = (1.0, 1.0), texture_candidates: int = 1, **crop_options):
         super().__init__(scale=scale, **crop_options)
         if reference not in REFERENCES:
             raise ConfigError(f"reference must be one of {REFERENCES}, got {reference!r}")
@@ -120,7 +121,10 @@ class EmulatedRawPairs(PairDataset):
         if self.target_margin:
             raise ConfigError("emulated pairs are aligned by construction: use target_margin=0")
         self.files = list(root) if isinstance(root, (list, tuple)) else list_files(root, RAW_EXTENSIONS)
+        if texture_candidates < 1:
+            raise ConfigError(f"texture_candidates must be at least 1, got {texture_candidates}")
         self.reference, self.noise_match, self.noise_range = reference, noise_match, (low, high)
+        self.texture_candidates = int(texture_candidates)
         self._cache: dict[int, tuple] = {}
 
     def __len__(self) -> int:
@@ -139,6 +143,20 @@ class EmulatedRawPairs(PairDataset):
         low, high = (math.log(v) for v in self.noise_range)
         return math.exp(low + (high - low) * float(torch.rand(1, generator=generator)))
 
+    def _window(self, target: torch.Tensor, size: tuple[int, int], generator: torch.Generator) -> tuple[int, int]:
+        """The most textured of ``texture_candidates`` uniformly drawn windows (top, left)."""
+        best, chosen = -1.0, (0, 0)
+        for _ in range(self.texture_candidates):
+            top = int(torch.randint(0, target.shape[1] - size[0] + 1, (1,), generator=generator))
+            left = int(torch.randint(0, target.shape[2] - size[1] + 1, (1,), generator=generator))
+            if self.texture_candidates == 1:
+                return top, left
+            grey = target[:, top:top + size[0]:2, left:left + size[1]:2].float().mean(0)
+            texture = float((grey[1:] - grey[:-1]).abs().mean() + (grey[:, 1:] - grey[:, :-1]).abs().mean())
+            if texture > best:
+                best, chosen = texture, (top, left)
+        return chosen
+
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
         raw, mosaic, target, noise = self._prepared(index)
         unit = 2 * self.scale
@@ -149,8 +167,7 @@ class EmulatedRawPairs(PairDataset):
                              f"does not fit in {raw.shape[0]}x{raw.shape[1]}; use a smaller patch")
         top, left = 0, 0
         if self.patch is not None:
-            top = int(torch.randint(0, raw.shape[0] - size[0] + 1, (1,), generator=generator))
-            left = int(torch.randint(0, raw.shape[1] - size[1] + 1, (1,), generator=generator))
+            top, left = self._window(target, size, generator)
         cfa = shifted_pattern(raw.cfa, top, left)
         window = mosaic[:, top:top + size[0], left:left + size[1]]
         factor = self._noise_factor(generator) if noise is not None else 1.0

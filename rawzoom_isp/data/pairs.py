@@ -13,17 +13,17 @@ depend on DataLoader workers. Samples carry the WB gains and the colour matrix (
 from __future__ import annotations
 
 import abc
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import Dataset
 
 from ..isp import functional as F
-from ..isp.kinds import DataKind
 from ..isp.pipeline import Pipeline
-from ..isp.stages import ColorMatrix, Gamma, ToneMap, WhiteBalance
 from ..raw.cfa import shifted_pattern, transform_pattern, unify_flips
 from ..raw.image import RawMeta
+from ..synth.unprocess import render_linear
 from ..errors import ConfigError, DataError, ShapeError
 
 INPUT_FORMATS = ("raw", "rgb")
@@ -34,7 +34,7 @@ class ZoomPair:
     """An LR mosaic (1, H, W) in [0, 1] (linear, not white-balanced) and its target (3, N H, N W)
     (+ 2 * target_margin when the source leaves room for a shift-tolerant loss). ``info`` says,
     among others, whether the target includes the camera white balance ("target_white_balanced") and,
-    where known, how it was rendered from linear camera RGB ("render", a key of TARGET_RENDERS)."""
+    where known, how it was rendered from linear camera RGB ("render", one of ``rz.synth.RENDERS``)."""
 
     mosaic: torch.Tensor
     cfa: str
@@ -63,22 +63,11 @@ def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_s
     return torch.round(render_rgb(mosaic, cfa, wb_gains, cam_to_srgb) * 255.0) / 255.0
 
 
-# How a source's target was rendered from linear camera RGB: the gamma (and tone curve) after the
-# camera's white balance and colour matrix. A network with linear output is trained through it.
-TARGET_RENDERS = {"srgb": ("srgb", 2.2, False), "brooks": ("power", 2.2, True), "paper": ("power", 2.22, False)}
-
-
-def render_camera_rgb(linear: torch.Tensor, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor, render: str) -> torch.Tensor:
-    """Linear camera RGB (B, 3, H, W) before white balance -> the target's display RGB, with the
-    classical stages (WB -> colour matrix -> gamma [-> tone curve]) and per-image metadata (B, 3),
-    (B, 3, 3); differentiable."""
-    if render not in TARGET_RENDERS:
-        raise ConfigError(f"unknown target render {render!r}; known: {', '.join(TARGET_RENDERS)}")
-    curve, gamma, tone = TARGET_RENDERS[render]
-    stages = [("wb", WhiteBalance()), ("ccm", ColorMatrix()), ("gamma", Gamma(curve, gamma))]
-    if tone:
-        stages.append(("tone", ToneMap()))
-    return Pipeline(stages, input_kind=DataKind.LINEAR_RGB)(linear, _normalised_meta("RGGB", wb_gains, cam_to_srgb))
+def render_camera_rgb(linear, wb_gains, cam_to_srgb, render):
+    """Deprecated name of ``rz.synth.render_linear``."""
+    warnings.warn("rz.data.render_camera_rgb is deprecated; use rz.synth.render_linear", DeprecationWarning,
+                  stacklevel=2)
+    return render_linear(linear, wb_gains, cam_to_srgb, render)
 
 
 class PairDataset(Dataset, abc.ABC):

@@ -1,12 +1,26 @@
-"""The ISP graph: stages (nn.Modules with functional twins in ``functional``), the Pipeline, the registry."""
-from . import functional
-from .kinds import DataKind
-from .pipeline import Pipeline
-from .registry import available_stages, register_stage, stage_class
-from .stage import Stage
-from .stages import BayerPack, BayerUnpack, BlackLevel, ColorMatrix, Demosaic, Gamma, Resize, ToneMap, WhiteBalance
+"""The ISP graph: stages (nn.Modules with functional twins in ``functional``), the Pipeline, the
+registry. Imported on first use."""
+from __future__ import annotations
 
-__all__ = [
-    "BayerPack", "BayerUnpack", "BlackLevel", "ColorMatrix", "DataKind", "Demosaic", "Gamma", "Pipeline",
-    "Resize", "Stage", "ToneMap", "WhiteBalance", "available_stages", "functional", "register_stage", "stage_class",
-]
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "functional": ".functional", "DataKind": ".kinds", "Pipeline": ".pipeline", "Stage": ".stage",
+    **{name: ".registry" for name in ("available_stages", "register_stage", "stage_class")},
+    **{name: ".stages" for name in ("BayerPack", "BayerUnpack", "BlackLevel", "ColorMatrix", "Demosaic", "Gamma",
+                                    "Resize", "ToneMap", "WhiteBalance")},
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from . import functional  # noqa: F401
+    from .kinds import DataKind  # noqa: F401
+    from .pipeline import Pipeline  # noqa: F401
+    from .registry import available_stages, register_stage, stage_class  # noqa: F401
+    from .stage import Stage  # noqa: F401
+    from .stages import (  # noqa: F401
+        BayerPack, BayerUnpack, BlackLevel, ColorMatrix, Demosaic, Gamma, Resize, ToneMap, WhiteBalance,
+    )

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, ShapeError
 from ..raw.cfa import PACK_INDEX, check_pattern
+from .kinds import DEMOSAIC_METHODS, GAMMA_CURVES
 
 SRGB_LINEAR_KNEE = 0.0031308
 WB_GAMMA = 2.2  # white balance after the network, in gamma space: gains ** (1 / 2.2) (the paper)
@@ -115,6 +116,22 @@ def demosaic_colour(x: torch.Tensor, cfa: str, method: str) -> torch.Tensor:
     return torch.stack(out).to(dtype=x.dtype, device=x.device).reshape(*lead, 3, height, width)
 
 
+def demosaic(x: torch.Tensor, cfa: str, method: str = "bilinear") -> torch.Tensor:
+    """Mosaic (..., 1, H, W) or packed raw (..., 4, h, w) -> linear camera RGB. ``bilinear``:
+    ``demosaic_bilinear``, full size. ``half``: ``packed_to_rgb_half``, one pixel per 2x2 tile (LibRaw's
+    half_size). ``colour_bilinear``, ``malvar2004``, ``menon2007``: ``demosaic_colour`` (not
+    differentiable)."""
+    if method not in DEMOSAIC_METHODS:
+        raise ConfigError(f"demosaic method must be one of {', '.join(DEMOSAIC_METHODS)}, got {method!r}")
+    packed = x.shape[-3] == 4
+    if method == "half":
+        return packed_to_rgb_half(x if packed else pack_bayer(x, cfa))
+    mosaic = unpack_bayer(x, cfa) if packed else x
+    if method == "bilinear":
+        return demosaic_bilinear(mosaic, cfa)
+    return demosaic_colour(mosaic, cfa, method.removeprefix("colour_"))
+
+
 def apply_white_balance(x: torch.Tensor, gains, gamma: float | None = None, clip: bool = False) -> torch.Tensor:
     """Multiply channels by white-balance gains (R, G, B), shape (3,) or (B, 3).
 
@@ -133,12 +150,17 @@ def apply_white_balance(x: torch.Tensor, gains, gamma: float | None = None, clip
     return out.clamp(0.0, 1.0) if clip else out
 
 
-def apply_color_matrix(x: torch.Tensor, matrix) -> torch.Tensor:
-    """out_i = sum_j M_ij x_j per pixel; M (3, 3) or (B, 3, 3), x (..., 3, H, W)."""
+def apply_color_matrix(x: torch.Tensor, matrix, clip: bool = False) -> torch.Tensor:
+    """out_i = sum_j M_ij x_j per pixel; M (3, 3) or (B, 3, 3), x (..., 3, H, W); clipped to [0, 1]
+    when ``clip``. A batched matmul over (3, H W) views (exports to ONNX as MatMul)."""
     if x.shape[-3] != 3:
         raise ShapeError(f"colour matrix expects (..., 3, H, W), got {tuple(x.shape)}")
     m = _param(matrix, x)
-    return torch.einsum("...ij,...jhw->...ihw", m, x)
+    if m.ndim not in (2, x.ndim - 1):
+        raise ShapeError(f"colour matrix {tuple(m.shape)} does not fit images {tuple(x.shape)}: give (3, 3) or one "
+                         "(3, 3) per image")
+    out = torch.matmul(m, x.flatten(-2)).reshape(x.shape)
+    return out.clamp(0.0, 1.0) if clip else out
 
 
 def srgb_gamma(x: torch.Tensor) -> torch.Tensor:
@@ -155,8 +177,21 @@ def srgb_degamma(y: torch.Tensor) -> torch.Tensor:
 
 
 def power_gamma(x: torch.Tensor, gamma: float = 2.2, floor: float = 1e-8) -> torch.Tensor:
-    """max(x, floor)^(1/gamma) (Brooks et al., ZLLZ); the floor keeps the gradient finite at 0."""
+    """Encode: max(x, floor)^(1/gamma) (Brooks et al., ZLLZ); the floor keeps the gradient finite at 0."""
     return x.clamp(min=floor) ** (1.0 / gamma)
+
+
+def power_degamma(y: torch.Tensor, gamma: float = 2.2, floor: float = 1e-8) -> torch.Tensor:
+    """Decode, the inverse of power_gamma: max(y, floor)^gamma."""
+    return y.clamp(min=floor) ** gamma
+
+
+def encode_gamma(x: torch.Tensor, curve: str = "srgb", gamma: float = 2.2) -> torch.Tensor:
+    """Linear -> display: clip to [0, 1], then ``srgb_gamma`` or ``power_gamma(x, gamma)``."""
+    if curve not in GAMMA_CURVES:
+        raise ConfigError(f"gamma curve must be one of {', '.join(GAMMA_CURVES)}, got {curve!r}")
+    x = x.clamp(0.0, 1.0)
+    return srgb_gamma(x) if curve == "srgb" else power_gamma(x, gamma)
 
 
 def smoothstep(x: torch.Tensor) -> torch.Tensor:

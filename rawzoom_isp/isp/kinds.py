@@ -1,4 +1,5 @@
-"""The kinds of data that flow between ISP stages, with their tensor layouts."""
+"""The kinds of data that flow between ISP stages, with their tensor layouts, and the named choices
+of the stages (torch-free, so that the command line can offer them without importing torch)."""
 from __future__ import annotations
 
 import enum
@@ -33,3 +34,7 @@ class DataKind(str, enum.Enum):
             "linear_rgb": "linear RGB",
             "display_rgb": "display (gamma-encoded) RGB",
         }[self.value]
+
+
+DEMOSAIC_METHODS = ("bilinear", "half", "colour_bilinear", "malvar2004", "menon2007")
+GAMMA_CURVES = ("srgb", "power")

@@ -44,7 +44,6 @@ class Pipeline(nn.Module):
             except PipelineError as exc:
                 before = f"stage {items[len(kinds) - 2][0]!r} before it gives" if len(kinds) > 1 else "the pipeline input is"
                 raise PipelineError(f"stage {name!r}: {exc}; {before} {kinds[-1].label}") from None
-            stage.input_kind = kinds[-1]
             self.stages[name] = stage
             kinds.append(gives)
         self._kinds = kinds
@@ -57,9 +56,6 @@ class Pipeline(nn.Module):
     @property
     def output_kind(self) -> DataKind:
         return self._kinds[-1]
-
-    def kind_before(self, name: str) -> DataKind:
-        return self._kinds[self._index(name)]
 
     def __getitem__(self, name: str) -> Stage:
         return self.stages[name]
@@ -154,8 +150,10 @@ class Pipeline(nn.Module):
         """black -> pack -> the learned zoom stage -> white balance; then, for a network with linear
         output, colour matrix and sRGB gamma (for a display-output network, as the paper, WB works in
         gamma space). Output: display RGB, N x the mosaic."""
-        stages = [("black", BlackLevel()), ("pack", BayerPack()), ("zoom", zoom), ("wb", WhiteBalance())]
-        if zoom.gives == DataKind.LINEAR_RGB:
+        linear = zoom.gives == DataKind.LINEAR_RGB
+        stages = [("black", BlackLevel()), ("pack", BayerPack()), ("zoom", zoom),
+                  ("wb", WhiteBalance(space="linear" if linear else "display"))]
+        if linear:
             stages += [("ccm", ColorMatrix()), ("gamma", Gamma())]
         return cls(stages)
 

@@ -43,6 +43,8 @@ def _load_entry_points() -> None:
 
 def stage_class(name: str) -> type:
     """The Stage class registered under ``name`` (built-ins, decorated classes, then plugins)."""
+    from . import stages  # noqa: F401 - the built-in stages register themselves on import
+
     if name not in _STAGES:
         _load_entry_points()
     if name not in _STAGES:
@@ -51,5 +53,7 @@ def stage_class(name: str) -> type:
 
 
 def available_stages() -> list[str]:
+    from . import stages  # noqa: F401
+
     _load_entry_points()
     return sorted(_STAGES)

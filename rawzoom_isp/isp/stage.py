@@ -15,18 +15,11 @@ class Stage(nn.Module):
     """Base class. Subclasses set ``takes`` (kinds accepted) and ``gives`` (output kind, or None for
     "same as input"), implement ``forward(x, meta=None)`` by calling the functional twin, and store
     their constructor arguments as attributes of the same name so that ``params()`` round-trips.
-
-    ``input_kind`` is set by the Pipeline that holds the stage (stages whose math depends on it, like
-    white balance in linear or gamma space, read it)."""
+    A stage whose accepted kinds depend on its arguments sets ``takes`` on the instance."""
 
     type_name: str = ""
     takes: frozenset[DataKind] = frozenset()
     gives: DataKind | None = None
-    differentiable: bool = True
-
-    def __init__(self):
-        super().__init__()
-        self.input_kind: DataKind | None = None
 
     def output_kind(self, kind: DataKind) -> DataKind:
         if kind not in self.takes:

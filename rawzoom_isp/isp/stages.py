@@ -70,60 +70,50 @@ class BayerUnpack(_CfaStage):
         return F.unpack_bayer(x, self.pattern(meta))
 
 
-DEMOSAIC_METHODS = ("bilinear", "half", "colour_bilinear", "malvar2004", "menon2007")
-
-
 @register_stage("demosaic")
 class Demosaic(_CfaStage):
-    """Mosaic or packed raw -> linear camera RGB.
-
-    ``bilinear``: differentiable torch bilinear, full size. ``half``: one RGB pixel per 2x2 tile,
-    G = (Gr + Gb) / 2 (LibRaw's half_size), differentiable. ``colour_bilinear``, ``malvar2004``,
-    ``menon2007``: colour-demosaicing on the CPU, not differentiable (its bilinear repeats the edge
-    pixel when padding, so its outermost ring mixes CFA colours; ours does not)."""
+    """Mosaic or packed raw -> linear camera RGB: ``F.demosaic`` (methods ``F.DEMOSAIC_METHODS``;
+    colour-demosaicing's bilinear repeats the edge pixel when padding, so its outermost ring mixes CFA
+    colours; ours does not)."""
 
     takes = frozenset({DataKind.BAYER, DataKind.PACKED})
     gives = DataKind.LINEAR_RGB
 
     def __init__(self, method: str = "bilinear", cfa: str | None = None):
         super().__init__(cfa)
-        self.method = _choice("demosaic method", method, DEMOSAIC_METHODS)
-        self.differentiable = method in ("bilinear", "half")
+        self.method = _choice("demosaic method", method, F.DEMOSAIC_METHODS)
 
     def forward(self, x, meta=None):
-        cfa = self.pattern(meta)
-        if self.method == "half":
-            return F.packed_to_rgb_half(x if x.shape[-3] == 4 else F.pack_bayer(x, cfa))
-        mosaic = F.unpack_bayer(x, cfa) if x.shape[-3] == 4 else x
-        if self.method == "bilinear":
-            return F.demosaic_bilinear(mosaic, cfa)
-        return F.demosaic_colour(mosaic, cfa, self.method.removeprefix("colour_"))
+        return F.demosaic(x, self.pattern(meta), self.method)
+
+
+WB_SPACES = ("linear", "display")
 
 
 @register_stage("white_balance")
 class WhiteBalance(Stage):
-    """Multiply by WB gains (R, G, B), from the raw's metadata or given.
+    """Multiply by WB gains (R, G, B), from the raw's metadata or given: ``F.apply_white_balance``.
 
-    On linear data (packed raw before the network, or linear RGB) the gains apply as they are; on
-    display RGB (after the network, as the paper does) they apply as gains ** (1 / gamma)."""
+    ``space="linear"``: on packed raw or linear RGB, the gains as they are. ``space="display"``: on
+    display RGB (after a network that outputs it, as the paper does), gains ** (1 / ``gamma``)."""
 
-    takes = frozenset({DataKind.PACKED, DataKind.LINEAR_RGB, DataKind.DISPLAY_RGB})
-
-    def __init__(self, gains: list | None = None, gamma: float = F.WB_GAMMA, clip: bool = True):
+    def __init__(self, gains: list | None = None, space: str = "linear", gamma: float = F.WB_GAMMA, clip: bool = True):
         super().__init__()
         self.gains = None if gains is None else torch.as_tensor(gains, dtype=torch.float32).reshape(3)
+        self.space = _choice("white balance space", space, WB_SPACES)
         self.gamma = float(gamma)
         self.clip = bool(clip)
+        self.takes = frozenset({DataKind.DISPLAY_RGB} if space == "display" else {DataKind.PACKED, DataKind.LINEAR_RGB})
 
     def forward(self, x, meta=None):
         gains = self.gains if self.gains is not None else needs_meta("white_balance", meta, "wb_gains")
-        gamma = self.gamma if self.input_kind == DataKind.DISPLAY_RGB else None
-        return F.apply_white_balance(x, gains, gamma=gamma, clip=self.clip)
+        return F.apply_white_balance(x, gains, gamma=self.gamma if self.space == "display" else None, clip=self.clip)
 
 
 @register_stage("color_matrix")
 class ColorMatrix(Stage):
-    """Camera RGB -> linear sRGB with the raw's cam_to_srgb matrix, or a given 3x3 matrix."""
+    """Camera RGB -> linear sRGB with the raw's cam_to_srgb matrix, or a given 3x3 matrix:
+    ``F.apply_color_matrix``."""
 
     takes = frozenset({DataKind.LINEAR_RGB})
 
@@ -134,26 +124,24 @@ class ColorMatrix(Stage):
 
     def forward(self, x, meta=None):
         matrix = self.matrix if self.matrix is not None else needs_meta("color_matrix", meta, "cam_to_srgb")
-        out = F.apply_color_matrix(x, matrix)
-        return out.clamp(0.0, 1.0) if self.clip else out
+        return F.apply_color_matrix(x, matrix, clip=self.clip)
 
 
 @register_stage("gamma")
 class Gamma(Stage):
-    """Linear -> display: piecewise sRGB (``curve="srgb"``) or x^(1/gamma) (``curve="power"``).
-    Input is clipped to [0, 1] first; gradients are finite at 0."""
+    """Linear -> display: ``F.encode_gamma`` (piecewise sRGB, or x^(1/gamma) for ``curve="power"``),
+    input clipped to [0, 1] first; gradients are finite at 0."""
 
     takes = frozenset({DataKind.LINEAR_RGB})
     gives = DataKind.DISPLAY_RGB
 
     def __init__(self, curve: str = "srgb", gamma: float = 2.2):
         super().__init__()
-        self.curve = _choice("gamma curve", curve, ("srgb", "power"))
+        self.curve = _choice("gamma curve", curve, F.GAMMA_CURVES)
         self.gamma = float(gamma)
 
     def forward(self, x, meta=None):
-        x = x.clamp(0.0, 1.0)
-        return F.srgb_gamma(x) if self.curve == "srgb" else F.power_gamma(x, self.gamma)
+        return F.encode_gamma(x, self.curve, self.gamma)
 
 
 @register_stage("tone_map")

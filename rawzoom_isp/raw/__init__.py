@@ -1,7 +1,18 @@
-"""Raw I/O: RawImage, read_raw (rawpy/LibRaw or headerless), write_dng (tifffile), CFA tables."""
-from .cfa import PACK_INDEX, PATTERNS
-from .dng import write_dng
-from .image import RawImage, RawMeta
-from .reader import read_raw
+"""Raw I/O: RawImage, read_raw (rawpy/LibRaw or headerless), write_dng (tifffile), CFA tables.
+Imported on first use: reading metadata (``read_raw_facts``) needs no torch."""
+from __future__ import annotations
 
-__all__ = ["PACK_INDEX", "PATTERNS", "RawImage", "RawMeta", "read_raw", "write_dng"]
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {"PACK_INDEX": ".cfa", "PATTERNS": ".cfa", "write_dng": ".dng", "RawImage": ".image", "RawMeta": ".image",
+            "read_raw": ".reader", "read_raw_facts": ".reader"}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .cfa import PACK_INDEX, PATTERNS  # noqa: F401
+    from .dng import write_dng  # noqa: F401
+    from .image import RawImage, RawMeta  # noqa: F401
+    from .reader import read_raw, read_raw_facts  # noqa: F401

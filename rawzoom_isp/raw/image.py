@@ -115,24 +115,7 @@ class RawImage:
         )
 
     def describe(self) -> dict:
-        """Metadata as plain Python values (for ``rawzoom info`` and JSON)."""
-        return {
-            "path": self.path,
-            "make": self.make,
-            "model": self.model,
-            "height": self.bayer.shape[0],
-            "width": self.bayer.shape[1],
-            "cfa": self.cfa,
-            "black_level": self.black_level.tolist(),
-            "white_level": self.white_level,
-            "wb_gains": [round(v, 6) for v in self.wb_gains.tolist()],
-            "wb_source": self.wb_source,
-            "cam_to_srgb": None if self.cam_to_srgb is None else [[round(v, 6) for v in r] for r in self.cam_to_srgb.tolist()],
-            "focal_length_mm": self.focal_length_mm,
-            "orientation": self.orientation,
-            "iso": self.iso,
-            "exposure_time_s": self.exposure_time_s,
-            "noise_profile": None if self.noise_profile is None else self.noise_profile.tolist(),
-            "bayer_min": float(self.bayer.min()),
-            "bayer_max": float(self.bayer.max()),
-        }
+        """Metadata as plain, JSON-safe Python values (for ``rawzoom info``)."""
+        from .reader import describe_raw
+
+        return describe_raw(vars(self))

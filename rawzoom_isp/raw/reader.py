@@ -1,17 +1,21 @@
-"""read_raw: any LibRaw-readable Bayer raw (through rawpy), or a headerless Bayer dump."""
+"""read_raw: any LibRaw-readable Bayer raw (through rawpy), or a headerless Bayer dump.
+
+The reading itself (``read_raw_facts``, ``describe_raw``) uses numpy only, so that commands that
+only report metadata never import torch; ``read_raw`` wraps the facts in a RawImage."""
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
 from ..colour import cam_to_srgb_from_xyz_to_cam
 from ..errors import ConfigError, CorruptRawError, RawFileError, RawShapeError, UnsupportedRawError
 from .cfa import check_pattern, pattern_from_rawpy
-from .image import RawImage
+
+if TYPE_CHECKING:
+    import torch
 
 # LibRaw's flip code -> EXIF orientation (dcraw maps EXIF to flip with "50132467"[orientation & 7]).
 _FLIP_TO_EXIF = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
@@ -21,7 +25,15 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"IIRO", b"IIU\x00")
 _VC5_COMPRESSION = 9  # GoPro GPR
 
 
-def read_raw(
+def read_raw(path: str | os.PathLike, **options):
+    """Read a raw file into a :class:`RawImage`: ``read_raw_facts`` (see it for the options and errors)
+    as tensors."""
+    from .image import RawImage
+
+    return RawImage(**read_raw_facts(path, **options))
+
+
+def read_raw_facts(
     path: str | os.PathLike,
     *,
     shape: Sequence[int] | None = None,
@@ -30,8 +42,8 @@ def read_raw(
     black_level: float | Sequence[float] | None = None,
     white_level: float | None = None,
     offset: int = 0,
-) -> RawImage:
-    """Read a raw file into a :class:`RawImage`.
+) -> dict:
+    """Read a raw file: its mosaic (``bayer``, float32 numpy) and metadata under RawImage's field names.
 
     Container files (DNG, CR2, NEF, ARW, RW2, ...) are decoded by LibRaw; the metadata comes from the
     file. A headerless Bayer dump is read when ``shape=(H, W)`` is given, together with ``cfa``,
@@ -52,7 +64,7 @@ def read_raw(
     return _read_container(path)
 
 
-def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) -> RawImage:
+def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) -> dict:
     if cfa is None or black_level is None or white_level is None:
         raise ConfigError(f"{path}: a headerless dump needs shape, cfa, black_level and white_level")
     if len(shape) != 2:
@@ -77,14 +89,8 @@ def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) 
         raise RawShapeError(
             f"{path}: values reach {int(data.max())}, above white_level {white}: wrong dtype or white level?"
         )
-    return RawImage(
-        bayer=torch.from_numpy(data.astype(np.float32)),
-        cfa=check_pattern(cfa),
-        black_level=torch.as_tensor(np.asarray(black_level, dtype=np.float32)),
-        white_level=white,
-        wb_source="none",
-        path=path,
-    )
+    return {"bayer": data.astype(np.float32), "cfa": check_pattern(cfa),
+            "black_level": _black_tile(path, black_level), "white_level": white, "wb_source": "none", "path": path}
 
 
 @contextlib.contextmanager
@@ -110,7 +116,7 @@ def _opened(path: str):
         raise CorruptRawError(path, f"LibRaw could not decode it, the file is damaged or truncated ({type(exc).__name__}: {exc})") from None
 
 
-def _read_container(path: str) -> RawImage:
+def _read_container(path: str) -> dict:
     with _opened(path) as (raw, tiff):
         return _from_rawpy(path, raw, tiff)
 
@@ -129,6 +135,8 @@ def libraw_render(path: str | os.PathLike) -> torch.Tensor:
         _from_rawpy(path, raw, tiff)  # the same checks as read_raw (Bayer, pixel data present)
         rgb = raw.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16, user_flip=0,
                               gamma=(2.4, 12.92), output_color=rawpy.ColorSpace.sRGB, adjust_maximum_thr=0.0)
+    import torch
+
     return torch.from_numpy(rgb.astype(np.float32) / 65535.0).permute(2, 0, 1)
 
 
@@ -142,10 +150,12 @@ def libraw_linear_means(path: str | os.PathLike, camera_wb: bool) -> torch.Tenso
         _from_rawpy(path, raw, tiff)
         rgb = raw.postprocess(use_camera_wb=camera_wb, no_auto_bright=True, output_bps=16, gamma=(1, 1),
                               half_size=True, adjust_maximum_thr=0.0)
+    import torch
+
     return torch.from_numpy(rgb.reshape(-1, 3).astype(np.float64).mean(0)).float()
 
 
-def _from_rawpy(path: str, raw, tiff: dict) -> RawImage:
+def _from_rawpy(path: str, raw, tiff: dict) -> dict:
     import rawpy
 
     if raw.raw_type != rawpy.RawType.Flat:
@@ -175,23 +185,11 @@ def _from_rawpy(path: str, raw, tiff: dict) -> RawImage:
     focal = float(raw.other.focal_length) if raw.other.focal_length > 0 else None
     iso = float(raw.other.iso_speed) if raw.other.iso_speed > 0 else None
     shutter = float(raw.other.shutter_speed) if raw.other.shutter_speed > 0 else None
-    return RawImage(
-        bayer=torch.from_numpy(bayer.astype(np.float32)),
-        cfa=cfa,
-        black_level=torch.from_numpy(black),
-        white_level=float(raw.white_level),
-        wb_gains=torch.from_numpy(gains),
-        wb_source=wb_source,
-        cam_to_srgb=_cam_to_srgb(raw),
-        focal_length_mm=focal,
-        make=tiff.get("make"),
-        model=tiff.get("model"),
-        orientation=_FLIP_TO_EXIF.get(int(raw.sizes.flip), 1),
-        iso=iso,
-        exposure_time_s=shutter,
-        noise_profile=tiff.get("noise_profile"),
-        path=path,
-    )
+    return {"bayer": bayer.astype(np.float32), "cfa": cfa, "black_level": black, "white_level": float(raw.white_level),
+            "wb_gains": gains, "wb_source": wb_source, "cam_to_srgb": _cam_to_srgb(raw), "focal_length_mm": focal,
+            "make": tiff.get("make"), "model": tiff.get("model"),
+            "orientation": _FLIP_TO_EXIF.get(int(raw.sizes.flip), 1), "iso": iso, "exposure_time_s": shutter,
+            "noise_profile": tiff.get("noise_profile"), "path": path}
 
 
 def _wb_gains(camera_wb: Sequence[float], daylight_wb: Sequence[float]) -> tuple[np.ndarray, str]:
@@ -206,7 +204,7 @@ def _wb_gains(camera_wb: Sequence[float], daylight_wb: Sequence[float]) -> tuple
     return np.ones(3, dtype=np.float32), "none"
 
 
-def _cam_to_srgb(raw) -> torch.Tensor | None:
+def _cam_to_srgb(raw) -> np.ndarray | None:
     """White-balanced camera RGB -> linear sRGB: from the XYZ->camera matrix when the file has one,
     else LibRaw's own camera->sRGB matrix (DNGs store ColorMatrix there), else None."""
     xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3]
@@ -219,7 +217,7 @@ def _cam_to_srgb(raw) -> torch.Tensor | None:
         matrix = rgb_cam
     if not np.isfinite(matrix).all():
         return None
-    return torch.from_numpy(matrix.astype(np.float32))
+    return matrix.astype(np.float32)
 
 
 def _tiff_facts(path: str) -> dict:
@@ -246,7 +244,7 @@ def _tiff_facts(path: str) -> dict:
             if "model" not in facts and 50708 in first:
                 facts["model"] = str(first[50708].value).strip("\x00 ")
             if 51041 in first:
-                facts["noise_profile"] = torch.tensor(np.asarray(first[51041].value, dtype=np.float32))
+                facts["noise_profile"] = np.asarray(first[51041].value, dtype=np.float32).reshape(-1, 2)
             for page in pages:
                 tags = page.tags
                 if 254 in tags and int(tags[254].value) & 1:
@@ -263,3 +261,36 @@ def _tiff_facts(path: str) -> dict:
     except Exception:  # noqa: BLE001 - not parseable as TIFF; LibRaw decides
         return facts
     return facts
+
+
+def _black_tile(path: str, black_level) -> np.ndarray:
+    """A headerless dump's black level as its 2x2 tile: one value, 4 row-major values, or 2x2."""
+    black = np.asarray(black_level, dtype=np.float32)
+    if black.size == 1:
+        return np.full((2, 2), float(black.reshape(-1)[0]), dtype=np.float32)
+    if black.size != 4:
+        raise ConfigError(f"{path}: black_level takes one value or 4 (the 2x2 tile, row-major), got {black.size}")
+    return black.reshape(2, 2)
+
+
+def _plain(value):
+    """A value as JSON-able Python: arrays and tensors as (nested) lists, non-finite numbers as None."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    array = np.asarray(value, dtype=np.float64)
+    return _plain(float(array)) if array.ndim == 0 else [_plain(v) for v in array.tolist()]
+
+
+def describe_raw(facts) -> dict:
+    """A raw's metadata as plain, JSON-safe Python values (``rawzoom info``): ``facts`` from
+    ``read_raw_facts`` or the fields of a RawImage; non-finite values become None."""
+    bayer = np.asarray(facts["bayer"])
+    described = {key: _plain(facts.get(key)) for key in ("path", "make", "model")}
+    described.update(height=int(bayer.shape[0]), width=int(bayer.shape[1]), cfa=facts["cfa"])
+    for key in ("black_level", "white_level", "wb_gains", "wb_source", "cam_to_srgb", "focal_length_mm",
+                "orientation", "iso", "exposure_time_s", "noise_profile"):
+        described[key] = _plain(facts.get(key))
+    described.update(bayer_min=_plain(float(bayer.min())), bayer_max=_plain(float(bayer.max())))
+    return described

@@ -1,6 +1,10 @@
-"""Synthetic raw: unprocessing (Brooks et al. 2019), the paper's syn-raw, the sensor noise model."""
+"""Synthetic raw: unprocessing (Brooks et al. 2019), the paper's syn-raw, their forward renders, the
+sensor noise model."""
 from .noise import add_mosaic_noise, add_noise, estimate_noise, random_noise_levels
-from .unprocess import SynthMeta, process, process_pipeline, random_cam_to_srgb, random_gains, unprocess
+from .unprocess import (
+    RENDERS, SynthMeta, process, process_pipeline, random_cam_to_srgb, random_gains, render_linear, render_stages,
+    unprocess,
+)
 
-__all__ = ["SynthMeta", "add_mosaic_noise", "add_noise", "estimate_noise", "process", "process_pipeline",
-           "random_cam_to_srgb", "random_gains", "random_noise_levels", "unprocess"]
+__all__ = ["RENDERS", "SynthMeta", "add_mosaic_noise", "add_noise", "estimate_noise", "process", "process_pipeline",
+           "random_cam_to_srgb", "random_gains", "random_noise_levels", "render_linear", "render_stages", "unprocess"]

@@ -17,11 +17,12 @@ from ..colour import cam_to_srgb_from_xyz_to_cam
 from ..isp import functional as F
 from ..isp.kinds import DataKind
 from ..isp.pipeline import Pipeline
+from ..errors import ConfigError, ShapeError
+from ..isp.stage import Stage
 from ..isp.stages import ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
 from ..raw.cfa import check_pattern
 from ..raw.image import RawMeta
 from .noise import add_mosaic_noise, random_noise_levels
-from ..errors import ConfigError, ShapeError
 
 # XYZ -> camera matrices of four cameras (Brooks et al. 2019, unprocess.py: random_ccm).
 CAMERA_XYZ_TO_CAM = np.array([
@@ -32,7 +33,9 @@ CAMERA_XYZ_TO_CAM = np.array([
 ])
 GAMMA = 2.2
 HIGHLIGHT_KNEE = 0.9
+PAPER_GAMMA = 2.22
 PAPER_MAX_SIGMA = 20.0 / 255.0
+RENDERS = ("srgb", "brooks", "paper")
 
 
 @dataclass
@@ -40,7 +43,8 @@ class SynthMeta:
     """What inverts an unprocessed image: per image (B, ...) tensors and the CFA.
 
     ``wb_gains`` (B, 3) are the camera white-balance gains (R, 1, B); ``brightness`` (B,) the global
-    gain applied with them; ``cam_to_srgb`` (B, 3, 3); ``shot``/``read`` (B,) the noise added (0: none)."""
+    gain applied with them; ``cam_to_srgb`` (B, 3, 3); ``shot``/``read`` (B,) the noise added (0: none);
+    ``method`` the unprocessing ("brooks" or "paper"), which names its forward render."""
 
     cfa: str
     cam_to_srgb: torch.Tensor
@@ -48,6 +52,7 @@ class SynthMeta:
     brightness: torch.Tensor
     shot: torch.Tensor
     read: torch.Tensor
+    method: str = "brooks"
 
     def raw_meta(self) -> RawMeta:
         """The metadata a Pipeline needs to render the mosaic (gains include the brightness)."""
@@ -93,13 +98,13 @@ def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", c
     batch, device = x.shape[0], x.device
     cfa = check_pattern(cfa)
     if method == "paper":
-        linear = F.power_gamma(x.clamp(0, 1), 1.0 / 2.22)
+        linear = F.power_degamma(x.clamp(0, 1), PAPER_GAMMA)
         mosaic = F.mosaic(linear, cfa)
         sigma = PAPER_MAX_SIGMA * torch.rand(batch, generator=generator) if noise else torch.zeros(batch)
         if noise:
             mosaic = add_mosaic_noise(mosaic, cfa, 0.0, (sigma ** 2).to(device), generator)
         meta = SynthMeta(cfa, torch.eye(3).expand(batch, 3, 3).clone(), torch.ones(batch, 3), torch.ones(batch),
-                         torch.zeros(batch), sigma ** 2)
+                         torch.zeros(batch), sigma ** 2, "paper")
         return (mosaic if batched else mosaic[0]), meta
     if method != "brooks":
         raise ConfigError(f"method must be 'brooks' or 'paper', got {method!r}")
@@ -108,7 +113,7 @@ def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", c
         drawn_gains, drawn_brightness = random_gains(batch, generator)
     gains = drawn_gains if wb_gains is None else torch.as_tensor(wb_gains, dtype=torch.float32).expand(batch, 3)
     bright = drawn_brightness if brightness is None else torch.as_tensor(brightness, dtype=torch.float32).expand(batch)
-    linear = F.power_gamma(F.inverse_smoothstep(x), 1.0 / GAMMA)
+    linear = F.power_degamma(F.inverse_smoothstep(x), GAMMA)
     camera = F.apply_color_matrix(linear, torch.linalg.inv(ccm.double()).to(x))
     inverse = (1.0 / (gains * bright[:, None])).to(x)[:, :, None, None]
     grey = camera.mean(dim=1, keepdim=True)
@@ -121,20 +126,37 @@ def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", c
         shot_v = drawn_shot if shot is None else torch.as_tensor(shot, dtype=torch.float32).expand(batch)
         read_v = drawn_read if read is None else torch.as_tensor(read, dtype=torch.float32).expand(batch)
         mosaic = add_mosaic_noise(mosaic, cfa, shot_v.to(device), read_v.to(device), generator)
-    meta = SynthMeta(cfa, ccm, gains, bright, shot_v, read_v)
+    meta = SynthMeta(cfa, ccm, gains, bright, shot_v, read_v, "brooks")
     return (mosaic if batched else mosaic[0]), meta
 
 
-def process_pipeline(demosaic: str = "bilinear") -> Pipeline:
-    """The forward direction of ``unprocess``: demosaic -> WB and brightness -> colour matrix ->
-    x^(1/2.2) -> smoothstep, on a normalised mosaic (input kind "bayer")."""
-    return Pipeline(
-        [("demosaic", Demosaic(demosaic)), ("wb", WhiteBalance(clip=True)), ("ccm", ColorMatrix()),
-         ("gamma", Gamma("power", GAMMA)), ("tone", ToneMap())],
-        input_kind=DataKind.BAYER,
-    )
+def render_stages(render: str = "brooks") -> list[tuple[str, Stage]]:
+    """The classical stages that render linear camera RGB (not white balanced) as a kind of target:
+    "srgb", a real raw's (camera WB, colour matrix, sRGB gamma); "brooks", the forward direction of
+    ``unprocess(method="brooks")`` (WB and brightness, colour matrix, x^(1/2.2), smoothstep); "paper",
+    of ``method="paper"`` (x^(1/2.22), after its identity matrix and unity gains)."""
+    if render not in RENDERS:
+        raise ConfigError(f"unknown render {render!r}; known: {', '.join(RENDERS)}")
+    gamma = {"srgb": Gamma("srgb"), "brooks": Gamma("power", GAMMA), "paper": Gamma("power", PAPER_GAMMA)}[render]
+    stages = [("wb", WhiteBalance(clip=True)), ("ccm", ColorMatrix()), ("gamma", gamma)]
+    return stages + [("tone", ToneMap())] if render == "brooks" else stages
+
+
+def process_pipeline(demosaic: str = "bilinear", render: str = "brooks") -> Pipeline:
+    """The forward direction of ``unprocess``: demosaic, then ``render_stages(render)``, on a
+    normalised mosaic (input kind "bayer")."""
+    return Pipeline([("demosaic", Demosaic(demosaic)), *render_stages(render)], input_kind=DataKind.BAYER)
 
 
 def process(mosaic: torch.Tensor, meta: SynthMeta, demosaic: str = "bilinear") -> torch.Tensor:
-    """Render an unprocessed mosaic back to sRGB with the ISP stages."""
-    return process_pipeline(demosaic)(mosaic, meta.raw_meta())
+    """Render an unprocessed mosaic back to sRGB with the ISP stages (the render of its method)."""
+    return process_pipeline(demosaic, meta.method)(mosaic, meta.raw_meta())
+
+
+def render_linear(linear: torch.Tensor, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor, render: str) -> torch.Tensor:
+    """Linear camera RGB (B, 3, H, W) before white balance -> display RGB, with ``render_stages`` and
+    per-image metadata (B, 3), (B, 3, 3); differentiable (how linear-output networks are trained)."""
+    batch = wb_gains.shape[:-1]
+    meta = RawMeta(cfa="RGGB", black_level=torch.zeros(*batch, 2, 2), white_level=torch.ones(batch),
+                   wb_gains=wb_gains, cam_to_srgb=cam_to_srgb)
+    return Pipeline(render_stages(render), input_kind=DataKind.LINEAR_RGB)(linear, meta)

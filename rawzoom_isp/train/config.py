@@ -30,6 +30,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "reference": "libraw",  # emulated
         "noise_match": True,  # emulated
         "noise_range": [1.0, 1.0],  # emulated: noise factor drawn log-uniformly (1 = a native capture's)
+        "texture_candidates": 1,  # emulated: windows drawn per sample, the most textured kept
         "split": "train",  # srraw
         "target_margin": 0,
         "seed": 0,
@@ -61,6 +62,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("data", "scale"): (_INT, 2, 16), ("data", "patch"): (_INT, 4, 4096), ("data", "augment"): _BOOL,
     ("data", "noise"): _BOOL, ("data", "noise_match"): _BOOL, ("data", "target_margin"): (_INT, 0, 4096),
     ("data", "seed"): (_INT, 0, 2**63 - 1),
+    ("data", "texture_candidates"): (_INT, 1, 64),
     ("loss", "type"): ("l1", "cobi", "contextual"), ("loss", "tolerance"): (_INT, 0, 4096),
     ("loss", "preset"): ("paper", "zlz-code"), ("loss", "patch_stride"): (_INT, 1, 64),
     ("loss", "backend"): ("auto", "naive", "chunked", "triton", "cuda"),

@@ -19,7 +19,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..shift_tolerant import shift_tolerant_crop
-from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs, render_camera_rgb
+from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs
+from ..synth.unprocess import render_linear
 from ..errors import ConfigError, TrainingError, WeightsUnavailableError
 from ..isp.functional import WB_GAMMA, apply_white_balance
 from ..loss import CoBiLoss
@@ -36,7 +37,8 @@ def build_dataset(data: dict, *, files=None, patch="config"):
         return SyntheticPairs(data["root"], method=data["method"], noise=data["noise"], **common)
     if data["source"] == "emulated":
         return EmulatedRawPairs(source, reference=data["reference"], noise_match=data["noise_match"],
-                                noise_range=tuple(data["noise_range"]), **common)
+                                noise_range=tuple(data["noise_range"]), texture_candidates=data["texture_candidates"],
+                                **common)
     return SRRawDataset(data["root"], split=data["split"], **common)
 
 
@@ -172,7 +174,7 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
         gains = batch["wb_gains"].to(device)
         output = network(batch["input"].to(device, memory_format=torch.channels_last), gains)
         if model.config["output"] == "linear":
-            output = render_camera_rgb(output, gains, batch["cam_to_srgb"].to(device),
+            output = render_linear(output, gains, batch["cam_to_srgb"].to(device),
                                        _render_of(batch))
             target = batch["target"].to(device)
         else:

@@ -1,0 +1,26 @@
+"""Lazy package exports (PEP 562): a package names what it offers and from which module, and imports
+that module on first use. ``import rawzoom_isp`` then costs nothing, and commands that need no tensors
+(``rawzoom info``) never import torch."""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable, Callable]:
+    """(__getattr__, __dir__) for ``package``: ``exports`` maps a public name to the module (relative
+    to the package, e.g. ".pipeline") that defines it; a name mapped to itself (".data" for "data")
+    is a subpackage."""
+
+    def __getattr__(name: str):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module = importlib.import_module(exports[name], package)
+        value = module if exports[name] == f".{name}" else getattr(module, name)
+        setattr(importlib.import_module(package), name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(importlib.import_module(package).__dict__) | set(exports))
+
+    return __getattr__, __dir__
