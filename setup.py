@@ -1,4 +1,4 @@
-"""Build hook for the optional CUDA extension in csrc/.
+"""Build hook for the optional CUDA extension in rawzoom_isp/csrc/.
 
 A plain `pip install .` builds a pure-Python package. The extension is built only when
 asked (RAWZOOM_BUILD_CUDA=1) and possible (a CUDA build of torch and nvcc); install then with
@@ -13,7 +13,8 @@ from setuptools import setup
 def _extensions():
     if os.environ.get("RAWZOOM_BUILD_CUDA") != "1":
         return [], {}
-    sources = sorted(glob.glob(os.path.join("csrc", "*.cu")) + glob.glob(os.path.join("csrc", "*.cpp")))
+    folder = os.path.join("rawzoom_isp", "csrc")
+    sources = sorted(glob.glob(os.path.join(folder, "*.cu")) + glob.glob(os.path.join(folder, "*.cpp")))
     if not sources:
         return [], {}
     from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CUDAExtension

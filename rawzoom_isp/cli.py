@@ -1,30 +1,105 @@
-"""The ``rawzoom`` command. Every subcommand prints a one-line error and exits non-zero on bad
-input, and never leaves a half-written output file."""
+"""The ``rawzoom`` command.
+
+Every subcommand prints a one-line error and exits 1 on bad input (130 on Ctrl-C), never overwrites
+an output unless ``--force`` is given, and never leaves a half-written file (outputs are written to
+a temporary name and renamed when complete). ``render``, ``zoom`` and ``info`` take several files or
+folders; with several inputs (or an existing folder as ``-o``) outputs go into that folder, named
+after their inputs. ``-q`` prints errors only, ``-v`` also the warnings of the libraries underneath
+(tifffile, libpng, OpenCV) and tracebacks of unexpected errors.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import warnings
 from importlib import resources
 
+from . import __version__
 from .errors import RawZoomError
-from .isp.kinds import DEMOSAIC_METHODS
+from .isp.kinds import DEMOSAIC_METHODS, DataKind
 from .raw.cfa import PATTERNS
+from .raw.reader import RAW_EXTENSIONS
 
 SAMPLE_RAW = "gopro_hero7_crop.dng"
+IMAGE_FORMATS = ("png", "tif", "jpg")
 
 
-def _raw_arguments() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("file", help="raw file (DNG, CR2, NEF, ARW, ...) or a headerless Bayer dump")
-    headerless = parent.add_argument_group("headerless Bayer dumps")
-    headerless.add_argument("--shape", nargs=2, type=int, metavar=("H", "W"), help="mosaic height and width")
-    headerless.add_argument("--dtype", default="<u2", help="numpy dtype of the samples (default <u2)")
-    headerless.add_argument("--cfa", choices=PATTERNS)
-    headerless.add_argument("--black", type=float, nargs="+", help="black level: one value or 4 (2x2 row-major)")
-    headerless.add_argument("--white", type=float, help="white level")
-    return parent
+class _Console:
+    """What the command prints: results unless quiet."""
+
+    quiet = False
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text)
+
+
+console = _Console()
+
+
+def _set_loudness(quiet: bool, verbose: bool) -> None:
+    """-q: errors only; default: our own warnings too; -v: also the libraries' warnings and infos."""
+    console.quiet = quiet
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="rawzoom: %(name)s: %(message)s")
+        return
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    warnings.simplefilter("ignore")
+    for name in ("tifffile", "PIL"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="rawzoom: %(message)s")
+
+
+# -- inputs and outputs ------------------------------------------------------------------------
+
+def _inputs(paths: list[str]) -> list[str]:
+    """Files as given; folders expanded to the raw files in them (sorted)."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(RAW_EXTENSIONS))
+            if not found:
+                raise RawZoomError(f"{path}: a folder with no raw files ({', '.join(RAW_EXTENSIONS[:6])}, ...)")
+            files += found
+        elif os.path.exists(path):
+            files.append(path)
+        else:
+            raise RawZoomError(f"{path}: no such file or folder")
+    return files
+
+
+def _outputs(inputs: list[str], output: str, fmt: str | None, suffix: str = "") -> list[str]:
+    """The output path of each input. One input and a file name: that name (its extension gives the
+    format unless --format says otherwise, which must agree). Several inputs, an existing folder, or
+    a name ending in a separator: a folder, with <input stem><suffix>.<format>."""
+    folder = len(inputs) > 1 or os.path.isdir(output) or output.endswith(("/", os.sep))
+    if not folder:
+        ext = os.path.splitext(output)[1].lower().lstrip(".")
+        ext = {"tiff": "tif", "jpeg": "jpg"}.get(ext, ext)
+        if fmt and ext != fmt:
+            raise RawZoomError(f"{output}: the name says .{ext or '(none)'} but --format says {fmt}")
+        return [output]
+    fmt = fmt or "png"
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in inputs]
+    if len(set(stems)) != len(stems):
+        raise RawZoomError(f"{output}: two inputs share a name ({', '.join(sorted({s for s in stems if stems.count(s) > 1}))}); "
+                           "give them separate runs")
+    return [os.path.join(output, f"{stem}{suffix}.{fmt}") for stem in stems]
+
+
+def _check_outputs(paths: list[str], args) -> None:
+    """Before any work: each output's format and bits are writable, and nothing is overwritten
+    without --force."""
+    from .imageio import check_image_path
+
+    for path in paths:
+        if not path.lower().endswith(".dng"):
+            check_image_path(path, args.bits)
+        if os.path.exists(path) and not args.force:
+            raise RawZoomError(f"{path}: exists; pass --force to overwrite it")
 
 
 def _raw_options(args) -> dict:
@@ -33,58 +108,84 @@ def _raw_options(args) -> dict:
         given = [flag for flag, value in (("--cfa", args.cfa), ("--black", args.black), ("--white", args.white))
                  if value is not None]
         if given:
-            raise RawZoomError(f"{args.file}: {', '.join(given)} describe a headerless dump and need --shape H W")
+            raise RawZoomError(f"{', '.join(given)} describe a headerless dump and need --shape H W")
         return {}
     return dict(shape=args.shape, dtype=args.dtype, cfa=args.cfa, black_level=args.black, white_level=args.white)
 
 
-def _load(args):
-    from .raw import read_raw
+def _progress(items: list, what: str):
+    from tqdm.auto import tqdm
 
-    return read_raw(args.file, **_raw_options(args))
+    return tqdm(items, desc=what, disable=len(items) < 2 or console.quiet, leave=False)
 
+
+def _write(path: str, rgb, raw, args, linear=None) -> None:
+    """An output image (PNG/TIFF/JPEG with ICC and EXIF), or for .dng the linear DNG of ``linear``."""
+    from .imageio import ImageInfo, write_image
+    from .isp.functional import apply_orientation
+
+    if path.lower().endswith(".dng"):
+        from .raw.dng import write_linear_dng
+
+        if linear is None:
+            raise RawZoomError(f"{path}: this pipeline gives no linear camera RGB to store in a DNG")
+        write_linear_dng(path, linear, raw)
+        return
+    if not args.no_orient:
+        rgb = apply_orientation(rgb, raw.orientation)
+    write_image(path, rgb, bits=args.bits,
+                info=ImageInfo(raw.make, raw.model, orientation=raw.orientation if args.no_orient else 1))
+
+
+# -- commands -------------------------------------------------------------------------------------
 
 def _cmd_info(args) -> None:
     from .raw.reader import describe_raw, read_raw_facts
 
-    facts = describe_raw(read_raw_facts(args.file, **_raw_options(args)))
+    described = [describe_raw(read_raw_facts(path, **_raw_options(args))) for path in _inputs(args.files)]
     if args.json:
-        print(json.dumps(facts, indent=2))
+        print(json.dumps(described[0] if len(described) == 1 else described, indent=2, allow_nan=False))
         return
-    width = max(len(k) for k in facts)
-    for key, value in facts.items():
-        print(f"{key:<{width}}  {value}")
+    for number, facts in enumerate(described):
+        if number:
+            print()
+        width = max(len(k) for k in facts)
+        for key, value in facts.items():
+            print(f"{key:<{width}}  {value}")
 
 
-def _render(raw, args):
+def _classical_pipeline(raw, args):
     from .isp import Pipeline
-    from .isp.functional import apply_orientation
 
     if args.config:
-        pipe = Pipeline.from_config(args.config)
-    else:
-        if raw.cam_to_srgb is None:
-            print("rawzoom: note: the file has no colour matrix; colours stay in camera RGB", file=sys.stderr)
-        if raw.wb_source != "camera":
-            print(f"rawzoom: note: no camera white balance in the file; using {raw.wb_source} gains "
-                  f"{[round(g, 3) for g in raw.wb_gains.tolist()]}", file=sys.stderr)
-        pipe = Pipeline.classical(demosaic=args.demosaic, color_matrix=raw.cam_to_srgb is not None)
-    rgb = pipe(raw)
-    if rgb.ndim != 3 or rgb.shape[0] != 3:
-        raise RawZoomError(f"the pipeline gives {pipe.output_kind.label} of shape {tuple(rgb.shape)}, not an RGB image")
-    return rgb if args.no_orient else apply_orientation(rgb, raw.orientation)
+        return Pipeline.from_config(args.config)
+    if raw.cam_to_srgb is None:
+        console.say(f"rawzoom: note: {raw.path} has no colour matrix; colours stay in camera RGB")
+    if raw.wb_source != "camera":
+        console.say(f"rawzoom: note: {raw.path} has no camera white balance; using {raw.wb_source} gains "
+                    f"{[round(g, 3) for g in raw.wb_gains.tolist()]}")
+    return Pipeline.classical(demosaic=args.demosaic, color_matrix=raw.cam_to_srgb is not None)
 
 
 def _cmd_render(args) -> None:
-    from .imageio import write_image
+    from .raw import read_raw
 
-    rgb = _render(_load(args), args)
-    write_image(args.output, rgb, bits=args.bits)
-    print(f"wrote {args.output} ({rgb.shape[2]}x{rgb.shape[1]}, {args.bits}-bit)")
+    inputs = _inputs(args.files)
+    outputs = _outputs(inputs, args.output, args.format)
+    _check_outputs(outputs, args)
+    for source, target in zip(_progress(inputs, "render"), outputs):
+        raw = read_raw(source, **_raw_options(args))
+        pipe = _classical_pipeline(raw, args)
+        rgb, steps = pipe(raw, return_intermediates=True)
+        if rgb.ndim != 3 or rgb.shape[0] != 3:
+            raise RawZoomError(f"{source}: the pipeline gives {pipe.output_kind.label} of shape {tuple(rgb.shape)}, "
+                               "not an RGB image")
+        _write(target, rgb, raw, args, linear=steps.get("demosaic"))
+        console.say(f"wrote {target} ({rgb.shape[2]}x{rgb.shape[1]})")
 
 
 def _cmd_synth(args) -> None:
-    """sRGB image -> synthetic raw DNG (rz.synth.unprocess)."""
+    """sRGB image -> synthetic raw DNG (rz.synth.unprocess), quantised to the white level."""
     import math
 
     import torch
@@ -93,17 +194,20 @@ def _cmd_synth(args) -> None:
     from .raw import RawImage, write_dng
     from .synth import unprocess
 
+    if not args.output.lower().endswith(".dng"):
+        raise RawZoomError(f"{args.output}: synth writes a raw DNG; name the output .dng")
+    _check_outputs([args.output], args)
     image = read_image(args.input)
     image = image[:, : image.shape[1] // 2 * 2, : image.shape[2] // 2 * 2]
     generator = torch.Generator().manual_seed(args.seed)
     mosaic, meta = unprocess(image, cfa=args.cfa, method=args.method, noise=not args.no_noise, generator=generator)
     white = 2**args.bits - 1
-    raw = RawImage(bayer=torch.round(mosaic[0] * white), cfa=args.cfa, black_level=0, white_level=white,
-                   wb_gains=meta.wb_gains[0], wb_source="camera", cam_to_srgb=meta.cam_to_srgb[0],
+    raw = RawImage(bayer=torch.round(mosaic[0] * white).clamp(0, white), cfa=args.cfa, black_level=0,
+                   white_level=white, wb_gains=meta.wb_gains[0], wb_source="camera", cam_to_srgb=meta.cam_to_srgb[0],
                    noise_profile=torch.stack([meta.shot, meta.read], 1).expand(3, 2) if not args.no_noise else None,
                    make="rawzoom_isp", model=f"synthetic ({args.method})")
     write_dng(args.output, raw, baseline_exposure=math.log2(float(meta.brightness[0])))
-    print(f"wrote {args.output} ({raw.shape[1]}x{raw.shape[0]} {args.cfa}, {args.method}, seed {args.seed})")
+    console.say(f"wrote {args.output} ({raw.shape[1]}x{raw.shape[0]} {args.cfa}, {args.method}, seed {args.seed})")
 
 
 def _zoom_region(raw, args):
@@ -114,6 +218,8 @@ def _zoom_region(raw, args):
     rows, cols = raw.shape
     display = (cols, rows) if raw.orientation >= 5 else (rows, cols)
     if args.centre:
+        if args.centre < 1:
+            raise RawZoomError(f"--centre {args.centre}: give a zoom factor of at least 1")
         height, width = display[0] // args.centre, display[1] // args.centre
         box = ((display[0] - height) // 2, (display[1] - width) // 2, height, width)
     elif args.region:
@@ -122,7 +228,7 @@ def _zoom_region(raw, args):
         return raw
     top, left, height, width = box
     if min(top, left) < 0 or height < 2 or width < 2 or top + height > display[0] or left + width > display[1]:
-        raise RawZoomError(f"{args.file}: region {box} (top, left, height, width) is not inside the "
+        raise RawZoomError(f"{raw.path}: region {box} (top, left, height, width) is not inside the "
                            f"{display[0]}x{display[1]} displayed image")
     top, left, height, width = display_box_to_stored(box, raw.orientation, raw.shape)
     return raw.crop(top, left, height // 2 * 2, width // 2 * 2)
@@ -132,33 +238,34 @@ def _cmd_zoom(args) -> None:
     import torch
 
     from .eval.evaluate import baseline
-    from .imageio import check_image_path, write_image
     from .isp import Pipeline
-    from .isp import functional as F
+    from .raw import read_raw
 
-    outputs = {"learned": args.output}
-    if args.compare:
-        outputs["libraw"] = _beside(args.output, "libraw")
-    for path in outputs.values():
-        check_image_path(path, args.bits)
-    raw = _zoom_region(_load(args), args)
-    pixels = raw.shape[0] * raw.shape[1] * args.scale ** 2
-    if pixels > args.max_pixels:
-        raise RawZoomError(f"{args.file}: the {args.scale}x zoom of {raw.shape[1]}x{raw.shape[0]} would be "
-                           f"{pixels / 1e6:.0f} MP, over --max-pixels {args.max_pixels / 1e6:.0f} MP; zoom a region "
-                           "(--centre, --region) or raise --max-pixels")
+    inputs = _inputs(args.files)
+    outputs = _outputs(inputs, args.output, args.format)
+    compared = [_beside(path, "libraw") for path in outputs] if args.compare else []
+    if args.compare and any(path.lower().endswith(".dng") for path in outputs):
+        raise RawZoomError("--compare writes display images; use --format png or tif")
+    _check_outputs(outputs + compared, args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    pipe = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile, progress=True)
-    with torch.no_grad():
-        images = {"learned": pipe(raw.bayer.to(args.device), raw.meta).cpu()}
-    if args.compare:
-        images["libraw"] = baseline("libraw", raw, args.scale)
-    for name, image in images.items():
-        image = image if args.no_orient else F.apply_orientation(image, raw.orientation)
-        write_image(outputs[name], image, bits=args.bits)
-        what = f"learned {args.scale}x zoom" if name == "learned" else f"LibRaw AHD render, bicubic {args.scale}x"
-        print(f"wrote {outputs[name]} ({image.shape[2]}x{image.shape[1]}, {what})")
+    pipe = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile,
+                            progress=not console.quiet)
+    for number, (source, target) in enumerate(zip(_progress(inputs, "zoom"), outputs)):
+        raw = _zoom_region(read_raw(source, **_raw_options(args)), args)
+        pixels = raw.shape[0] * raw.shape[1] * args.scale ** 2
+        if pixels > args.max_pixels:
+            raise RawZoomError(f"{source}: the {args.scale}x zoom of {raw.shape[1]}x{raw.shape[0]} would be "
+                               f"{pixels / 1e6:.0f} MP, over --max-pixels {args.max_pixels / 1e6:.0f} MP; zoom a region "
+                               "(--centre, --region) or raise --max-pixels")
+        with torch.no_grad():
+            rgb, steps = pipe(raw.bayer.to(args.device), raw.meta, return_intermediates=True)
+        linear = steps["zoom"].cpu() if pipe["zoom"].gives == DataKind.LINEAR_RGB else None
+        _write(target, rgb.cpu(), raw, args, linear=linear)
+        console.say(f"wrote {target} ({rgb.shape[2]}x{rgb.shape[1]}, learned {args.scale}x zoom)")
+        if args.compare:
+            _write(compared[number], baseline("libraw", raw, args.scale), raw, args)
+            console.say(f"wrote {compared[number]} (LibRaw AHD render, bicubic {args.scale}x)")
 
 
 def _beside(path: str, suffix: str) -> str:
@@ -169,9 +276,8 @@ def _beside(path: str, suffix: str) -> str:
 def _cmd_train(args) -> None:
     from .train import train
 
-    final = train(args.config, resume=args.resume, init=args.init)
-    if final and os.path.exists(final):
-        print(f"trained: {final}")
+    final = train(args.config, resume=args.resume, init=args.init, progress=not console.quiet, overrides=args.set)
+    console.say(f"trained: {final}")
 
 
 def _cmd_eval(args) -> None:
@@ -184,25 +290,35 @@ def _cmd_eval(args) -> None:
     names = args.name or [os.path.splitext(os.path.basename(w))[0] for w in args.weights]
     if len(names) != len(args.weights) or len(set(names)) != len(names):
         raise RawZoomError("give one distinct --name per --weights")
+    if os.path.exists(os.path.join(args.output, "results.json")) and not args.force:
+        raise RawZoomError(f"{args.output}: holds results already; pass --force to overwrite them")
     if args.raws:
         phases = PHASE_OFFSETS if args.phases == "all" else PHASE_OFFSETS[:1]
-        cases = list(emulated_cases(args.raws, scale=args.scale, size=args.size, crops=args.crops, phases=phases,
-                                    noise=args.noise == "matched", seed=args.seed))
+        cases = emulated_cases(_inputs(args.raws), scale=args.scale, size=args.size, crops=args.crops, phases=phases,
+                               noise=args.noise == "matched", seed=args.seed)
     else:
         pairs = SRRawDataset(args.srraw, scale=args.scale, split=args.split, patch=None, augment=False,
                              target_margin=0)
-        cases = [case_from_pair(pairs.load(i, pairs.generator(i, 0))) for i in range(len(pairs))]
+        cases = (case_from_pair(pairs.load(i, pairs.generator(i, 0))) for i in range(len(pairs)))
     result = evaluate(dict(zip(names, args.weights)), cases, scale=args.scale, out=args.output,
-                      tolerance=args.tolerance, progress=True)
-    print(markdown_table(result))
-    print(f"wrote {os.path.join(args.output, 'results.md')}, results.csv, results.json, figure.png")
+                      tolerance=args.tolerance, progress=not console.quiet)
+    console.say(markdown_table(result))
+    console.say(f"wrote {os.path.join(args.output, 'results.md')}, results.csv, results.json, figure.png")
 
 
 def _cmd_compare(args) -> None:
     from .eval import compare
 
-    result = compare(args.config)
-    print(f"wrote {result['report']}")
+    result = compare(args.config, progress=not console.quiet, overrides=args.set)
+    console.say(f"wrote {result['report']}")
+
+
+def _cmd_export(args) -> None:
+    from .export import export_pipeline
+
+    written = export_pipeline(args.pipeline, args.output, fmt="onnx" if args.onnx else "pt2", scale=args.scale,
+                              weights=args.weights, size=tuple(args.size), force=args.force)
+    console.say(f"wrote {written}")
 
 
 def _cmd_demo(args) -> None:
@@ -228,45 +344,61 @@ def _cmd_demo(args) -> None:
             write_image(os.path.join(args.output, "hero7_zoom4x_learned.png"), images["learned zoom"])
             panels = [("LR input, 4x nearest", lr_preview(case, 4)), *images.items(), ("target", case.target)]
             save_strip(panels, os.path.join(args.output, "hero7_zoom4x_figure.png"), size=384)
-    print(f"4x zoom of {len(cases)} emulated 4x-smaller captures (384 px windows) of {SAMPLE_RAW}, a GoPro HERO7, "
-          "a camera the shipped model never saw:")
+    console.say(f"4x zoom of {len(cases)} emulated 4x-smaller captures (384 px windows) of {SAMPLE_RAW}, a GoPro "
+                "HERO7, a camera the shipped model never saw:")
     for name, rows in scores.items():
-        print(f"  {name:<21} PSNR {sum(r['psnr'] for r in rows) / len(rows):.2f} dB   "
-              f"SSIM {sum(r['ssim'] for r in rows) / len(rows):.4f}")
-    print(f"wrote {os.path.join(args.output, 'hero7_zoom4x_figure.png')} (LR input | LibRaw + bicubic | learned | "
-          "target) and the zoomed images beside it")
+        console.say(f"  {name:<21} PSNR {sum(r['psnr'] for r in rows) / len(rows):.2f} dB   "
+                    f"SSIM {sum(r['ssim'] for r in rows) / len(rows):.4f}")
+    console.say(f"wrote {os.path.join(args.output, 'hero7_zoom4x_figure.png')} (LR input | LibRaw + bicubic | "
+                "learned | target) and the zoomed images beside it")
+
+
+# -- the parser -------------------------------------------------------------------------------------
+
+def _raw_arguments() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    headerless = parent.add_argument_group("headerless Bayer dumps")
+    headerless.add_argument("--shape", nargs=2, type=int, metavar=("H", "W"), help="mosaic height and width")
+    headerless.add_argument("--dtype", default="<u2", help="numpy dtype of the samples (default <u2)")
+    headerless.add_argument("--cfa", choices=PATTERNS)
+    headerless.add_argument("--black", type=float, nargs="+", help="black level: one value or 4 (2x2 row-major)")
+    headerless.add_argument("--white", type=float, help="white level")
+    return parent
+
+
+def _output_arguments(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
+    parser.add_argument("-o", "--output", required=True,
+                        help="output file, or a folder (several inputs, or a name ending in /)")
+    parser.add_argument("--format", choices=formats, help="output format in a folder (default png)")
+    parser.add_argument("--bits", type=int, choices=[8, 16], default=8)
+    parser.add_argument("--no-orient", action="store_true", help="keep the sensor's orientation")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rawzoom", description="Camera raw ISP with a learned zoom.")
+    parser.add_argument("--version", action="version", version=f"rawzoom_isp {__version__}")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    loudness.add_argument("-v", "--verbose", action="store_true", help="also library warnings and tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     raw_args = _raw_arguments()
 
-    info = sub.add_parser("info", parents=[raw_args], help="print a raw file's metadata")
+    info = sub.add_parser("info", parents=[raw_args], help="print raw files' metadata")
+    info.add_argument("files", nargs="+", help="raw files or folders (or headerless dumps with --shape)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(run=_cmd_info)
 
-    render = sub.add_parser("render", parents=[raw_args], help="render a raw file to sRGB with the classical ISP")
-    render.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .jpg)")
-    render.add_argument("--bits", type=int, choices=[8, 16], default=8)
+    render = sub.add_parser("render", parents=[raw_args], help="render raw files to sRGB with the classical ISP")
+    render.add_argument("files", nargs="+", help="raw files or folders")
+    _output_arguments(render, (*IMAGE_FORMATS, "dng"))
     render.add_argument("--config", help="pipeline TOML (default: the classical pipeline)")
-    render.add_argument("--demosaic", default="bilinear",
-                        choices=DEMOSAIC_METHODS)
-    render.add_argument("--no-orient", action="store_true", help="keep the sensor's orientation")
+    render.add_argument("--demosaic", default="bilinear", choices=DEMOSAIC_METHODS)
     render.set_defaults(run=_cmd_render)
 
-    synth = sub.add_parser("synth", help="turn an sRGB image into a synthetic raw DNG")
-    synth.add_argument("input", help="sRGB image (.png, .jpg, .tif)")
-    synth.add_argument("-o", "--output", required=True, help="output .dng")
-    synth.add_argument("--method", choices=["brooks", "paper"], default="brooks")
-    synth.add_argument("--cfa", choices=PATTERNS, default="RGGB")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--bits", type=int, default=14, choices=range(8, 17), metavar="8..16", help="white level 2^bits - 1")
-    synth.add_argument("--no-noise", action="store_true")
-    synth.set_defaults(run=_cmd_synth)
-
-    zoom = sub.add_parser("zoom", parents=[raw_args], help="zoom a raw file with the learned zoom")
-    zoom.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .jpg)")
+    zoom = sub.add_parser("zoom", parents=[raw_args], help="zoom raw files with the learned zoom")
+    zoom.add_argument("files", nargs="+", help="raw files or folders")
+    _output_arguments(zoom, (*IMAGE_FORMATS, "dng"))
     zoom.add_argument("--scale", type=int, default=4)
     zoom.add_argument("--weights", help="a checkpoint (default: the shipped weights)")
     where = zoom.add_mutually_exclusive_group()
@@ -277,8 +409,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="zoom this box of the displayed image (top, left, height, width)")
     zoom.add_argument("--compare", action="store_true",
                       help="also write OUT_libraw: LibRaw's AHD render of the same raw, bicubic N x")
-    zoom.add_argument("--bits", type=int, choices=[8, 16], default=8)
-    zoom.add_argument("--no-orient", action="store_true", help="keep the sensor's orientation")
     zoom.add_argument("--device", default="cpu", help="torch device for the network (cpu, cuda, cuda:1, ...)")
     zoom.add_argument("--tile", type=int, default=256, help="tile size in packed pixels (memory per tile)")
     zoom.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
@@ -286,8 +416,21 @@ def build_parser() -> argparse.ArgumentParser:
                       help="refuse outputs larger than this many pixels (default 100e6)")
     zoom.set_defaults(run=_cmd_zoom)
 
+    synth = sub.add_parser("synth", help="turn an sRGB image into a synthetic raw DNG")
+    synth.add_argument("input", help="sRGB image (.png, .jpg, .tif)")
+    synth.add_argument("-o", "--output", required=True, help="output .dng")
+    synth.add_argument("--method", choices=["brooks", "paper"], default="brooks")
+    synth.add_argument("--cfa", choices=PATTERNS, default="RGGB")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--bits", type=int, default=14, choices=range(8, 17), metavar="8..16", help="white level 2^bits - 1")
+    synth.add_argument("--no-noise", action="store_true")
+    synth.add_argument("--force", action="store_true", help="overwrite an existing output")
+    synth.set_defaults(run=_cmd_synth)
+
     train = sub.add_parser("train", help="train the zoom network (TOML config; under torchrun: DDP)")
-    train.add_argument("--config", required=True)
+    train.add_argument("--config", required=True, help="a config file, or a shipped config's name (default-4x)")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a setting (TOML value), e.g. --set optim.steps=100")
     train.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     train.add_argument("--init", help="start from a checkpoint's weights (fine-tuning)")
     train.set_defaults(run=_cmd_train)
@@ -295,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="score models against LibRaw and classical zooms on held-out raws")
     evaluate.add_argument("--weights", nargs="*", default=[], help="checkpoints (none: baselines only)")
     evaluate.add_argument("--name", nargs="+", help="a display name per checkpoint")
-    evaluate.add_argument("--raws", nargs="+", help="held-out full-resolution raws (emulated pairs)")
+    evaluate.add_argument("--raws", nargs="+", help="held-out full-resolution raws or folders (emulated pairs)")
     evaluate.add_argument("--crops", type=int, default=24, help="textured windows, shared among the raws")
     evaluate.add_argument("--size", type=int, default=512, help="window size in target pixels")
     evaluate.add_argument("--phases", choices=["all", "native"], default="all",
@@ -308,11 +451,27 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--scale", type=int, default=4)
     evaluate.add_argument("--tolerance", type=int, default=2, help="shift tolerance (px) of the alignment")
     evaluate.add_argument("-o", "--output", required=True, help="output folder")
+    evaluate.add_argument("--force", action="store_true", help="overwrite results in the output folder")
     evaluate.set_defaults(run=_cmd_eval)
 
-    compare = sub.add_parser("compare", help="train on real raw, synthetic raw and 8-bit RGB; compare")
-    compare.add_argument("--config", required=True)
+    compare = sub.add_parser("compare", help="train the arms of an experiment and compare them (resumable)")
+    compare.add_argument("--config", required=True, help="a compare config file or a shipped one's name")
+    compare.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="override a setting of every arm")
     compare.set_defaults(run=_cmd_compare)
+
+    export = sub.add_parser("export", help="export a pipeline for deployment (torch.export or ONNX)")
+    kind = export.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--onnx", action="store_true", help="an ONNX model (.onnx)")
+    kind.add_argument("--pt2", action="store_true", help="a torch.export program (.pt2)")
+    export.add_argument("--pipeline", choices=["learned", "classical"], default="learned")
+    export.add_argument("--scale", type=int, default=4)
+    export.add_argument("--weights", default="default", help="a checkpoint (default: the shipped weights)")
+    export.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
+                        help="example mosaic size; height and width stay dynamic")
+    export.add_argument("-o", "--output", required=True)
+    export.add_argument("--force", action="store_true", help="overwrite an existing output")
+    export.set_defaults(run=_cmd_export)
 
     demo = sub.add_parser("demo", help="zoom the bundled sample raw (what `make demo` runs)")
     demo.add_argument("-o", "--output", default="demo_output", help="output folder")
@@ -322,10 +481,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _set_loudness(args.quiet, args.verbose)
     try:
         args.run(args)
-    except (RawZoomError, OSError, ValueError) as exc:
+    except KeyboardInterrupt:
+        print(f"rawzoom {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (RawZoomError, OSError) as exc:
         print(f"rawzoom {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"rawzoom {args.command}: error: out of memory; work on a smaller region or fewer tiles",
+              file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with -v
+        if args.verbose:
+            raise
+        print(f"rawzoom {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with -v for the "
+              "traceback)", file=sys.stderr)
         return 1
     return 0
 

@@ -1,7 +1,15 @@
-"""Writing and reading display images (PNG, TIFF, JPEG), atomically, 8 or 16 bits per channel."""
+"""Writing and reading display images (PNG, TIFF, JPEG), atomically, 8 or 16 bits per channel.
+
+Written images carry what viewers need: an sRGB ICC profile (PNG iCCP chunk, TIFF tag 34675, JPEG
+APP2) and basic EXIF (Make, Model, Orientation, Software; PNG eXIf chunk, TIFF tags, JPEG APP1).
+"""
 from __future__ import annotations
 
+import functools
 import os
+import struct
+import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -10,6 +18,35 @@ from .atomic import atomic_path
 from .errors import RawZoomError
 
 _EXTENSIONS = {".png": (8, 16), ".tif": (8, 16), ".tiff": (8, 16), ".jpg": (8,), ".jpeg": (8,)}
+SOFTWARE = "rawzoom_isp"
+
+
+@dataclass
+class ImageInfo:
+    """EXIF facts written with an image: the source camera and the orientation the pixels are in
+    (1 once the raw's orientation has been applied; the raw's code when the pixels keep the sensor's)."""
+
+    make: str | None = None
+    model: str | None = None
+    orientation: int = 1
+
+    def exif(self) -> bytes:
+        """The EXIF block as TIFF-structured bytes (no "Exif\\0\\0" prefix)."""
+        from PIL import Image
+
+        exif = Image.Exif()
+        for tag, value in ((271, self.make), (272, self.model), (274, int(self.orientation)), (305, SOFTWARE)):
+            if value:
+                exif[tag] = value
+        return exif.tobytes()[6:]
+
+
+@functools.lru_cache(maxsize=1)
+def srgb_icc_profile() -> bytes:
+    """An sRGB ICC profile (LittleCMS's built-in, through Pillow)."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def check_image_path(path: str | os.PathLike, bits: int = 8) -> str:
@@ -24,13 +61,26 @@ def check_image_path(path: str | os.PathLike, bits: int = 8) -> str:
     return ext
 
 
-def write_image(path: str | os.PathLike, rgb: torch.Tensor, bits: int = 8) -> None:
-    """Write (3, H, W) RGB in [0, 1] as PNG/TIFF (8 or 16 bit) or JPEG (8 bit). Values outside
-    [0, 1] are clipped. The file appears only when complete."""
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png_with_metadata(png: bytes, info: ImageInfo) -> bytes:
+    """PNG bytes with iCCP (sRGB) and eXIf chunks inserted after IHDR."""
+    ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length/type, IHDR data, CRC
+    iccp = _png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_icc_profile()))
+    return png[:ihdr_end] + iccp + _png_chunk(b"eXIf", info.exif()) + png[ihdr_end:]
+
+
+def write_image(path: str | os.PathLike, rgb: torch.Tensor, bits: int = 8, info: ImageInfo | None = None) -> None:
+    """Write (3, H, W) RGB in [0, 1] as PNG/TIFF (8 or 16 bit) or JPEG (8 bit, quality 95), with an
+    sRGB ICC profile and ``info`` as EXIF. Values outside [0, 1] are clipped. The file appears only
+    when complete."""
     path = os.fspath(path)
     ext = check_image_path(path, bits)
     if rgb.ndim != 3 or rgb.shape[0] != 3:
         raise RawZoomError(f"{path}: expected an RGB image (3, H, W), got {tuple(rgb.shape)}")
+    info = info or ImageInfo()
     peak = 255 if bits == 8 else 65535
     array = (rgb.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * peak + 0.5).astype(
         np.uint8 if bits == 8 else np.uint16
@@ -39,12 +89,22 @@ def write_image(path: str | os.PathLike, rgb: torch.Tensor, bits: int = 8) -> No
         if ext in (".tif", ".tiff"):
             import tifffile
 
-            tifffile.imwrite(tmp, array, photometric="rgb")
-        else:
+            tags = [(271, "s", 0, info.make, True), (272, "s", 0, info.model, True)]
+            tifffile.imwrite(tmp, array, photometric="rgb", software=SOFTWARE, iccprofile=srgb_icc_profile(),
+                             extratags=[(274, "H", 1, int(info.orientation), True)] + [t for t in tags if t[3]])
+        elif ext == ".png":
             import cv2
 
-            if not cv2.imwrite(tmp, np.ascontiguousarray(array[..., ::-1])):
-                raise RawZoomError(f"{path}: OpenCV could not write the image")
+            ok, encoded = cv2.imencode(".png", np.ascontiguousarray(array[..., ::-1]))
+            if not ok:
+                raise RawZoomError(f"{path}: OpenCV could not encode the image")
+            with open(tmp, "wb") as fh:
+                fh.write(_png_with_metadata(encoded.tobytes(), info))
+        else:
+            from PIL import Image
+
+            Image.fromarray(array).save(tmp, format="JPEG", quality=95, icc_profile=srgb_icc_profile(),
+                                        exif=b"Exif\x00\x00" + info.exif())
 
 
 def read_image(path: str | os.PathLike, apply_orientation: bool = True) -> torch.Tensor:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import rawzoom_isp as rz
-from rawzoom_isp.errors import CorruptRawError, RawFileError, RawShapeError, RawZoomError, UnsupportedRawError
+from rawzoom_isp.errors import ConfigError, CorruptRawError, RawFileError, RawShapeError, RawZoomError, UnsupportedRawError
 
 from conftest import SAMPLE, shared_file
 
@@ -102,8 +102,16 @@ def test_headerless_wrong_size_is_named():
         rz.read_raw(path, shape=(1000, 1424), cfa="RGGB", black_level=256, white_level=4095)
     with pytest.raises(RawShapeError, match="even"):
         rz.read_raw(path, shape=(967, 1424), cfa="RGGB", black_level=256, white_level=4095)
-    with pytest.raises(RawShapeError, match="above white_level"):
+    with pytest.raises(ConfigError, match="above the white level"):
         rz.read_raw(path, shape=(968, 1424), cfa="RGGB", black_level=256, white_level=1023)
+    with pytest.raises(ConfigError, match="not below the white level"):
+        rz.read_raw(path, shape=(968, 1424), cfa="RGGB", black_level=5000, white_level=4095)
+    with pytest.raises(ConfigError, match="finite"):
+        rz.read_raw(path, shape=(968, 1424), cfa="RGGB", black_level=256, white_level=float("nan"))
+    with pytest.raises(ConfigError, match="one value or 4"):
+        rz.read_raw(path, shape=(968, 1424), cfa="RGGB", black_level=[1, 2, 3], white_level=4095)
+    with pytest.raises(ConfigError, match="not a numpy dtype"):
+        rz.read_raw(path, shape=(968, 1424), cfa="RGGB", black_level=256, white_level=4095, dtype="foo")
     with pytest.raises(ValueError, match="needs shape, cfa"):
         rz.read_raw(path, shape=(968, 1424))
     with pytest.raises(ValueError, match="unknown CFA"):

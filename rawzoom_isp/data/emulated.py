@@ -24,14 +24,12 @@ from ..isp import functional as F
 from ..isp.pipeline import Pipeline
 from ..raw.cfa import PACK_INDEX, shifted_pattern
 from ..raw.image import RawImage
-from ..raw.reader import libraw_render, read_raw
+from ..raw.reader import RAW_EXTENSIONS, libraw_render, read_raw
 from ..synth.noise import add_noise, estimate_noise
 from .pairs import PairDataset, ZoomPair
 from .synthetic import list_files
 from ..errors import ConfigError, DataError, ShapeError
 
-RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".rw2", ".orf", ".raf", ".pef",
-                  ".kdc", ".dcr", ".mos", ".3fr", ".erf", ".mrw", ".x3f", ".srw", ".iiq", ".rwl")
 REFERENCES = ("libraw", "classical")
 
 

@@ -32,9 +32,8 @@ import torch
 from ..atomic import atomic_path
 from ..imageio import read_image
 from ..isp import functional as F
-from ..raw.reader import libraw_linear_means, read_raw
+from ..raw.reader import RAW_EXTENSIONS, libraw_linear_means, read_raw
 from .ecc import centre_scaling, ecc_affine, warp_affine
-from .emulated import RAW_EXTENSIONS
 from .pairs import PairDataset, ZoomPair
 from ..errors import ConfigError, MissingDataError
 

@@ -1,6 +1,8 @@
 """The csrc CUDA extension: found prebuilt (``RAWZOOM_BUILD_CUDA=1 pip install
 --no-build-isolation -e .``) or JIT-built at first use with ``torch.utils.cpp_extension.load``
-(cached in torch's extension directory). Its ops live under ``torch.ops.rawzoom_cuda``."""
+(cached in torch's extension directory) from the sources shipped in the package
+(``rawzoom_isp/csrc``, package data, so a wheel has them too). Its ops live under
+``torch.ops.rawzoom_cuda``. When it cannot be had, the reason is logged once."""
 from __future__ import annotations
 
 import functools
@@ -12,11 +14,14 @@ import os
 import torch
 
 log = logging.getLogger(__name__)
-CSRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "csrc")
 
 
 def csrc_sources() -> list[str]:
-    return sorted(glob.glob(os.path.join(CSRC, "*.cu")) + glob.glob(os.path.join(CSRC, "*.cpp")))
+    """The extension's sources, from the installed package."""
+    from importlib import resources
+
+    folder = str(resources.files("rawzoom_isp") / "csrc")
+    return sorted(glob.glob(os.path.join(folder, "*.cu")) + glob.glob(os.path.join(folder, "*.cpp")))
 
 
 def build_extension(verbose: bool = False, build_directory: str | None = None):
@@ -39,6 +44,7 @@ def cuda_extension_available() -> bool:
         torch.ops.load_library(prebuilt.origin)  # built by setup.py; registers torch.ops.rawzoom_cuda
         return True
     if not csrc_sources():
+        log.warning("cobi: the csrc CUDA sources are not in this installation; using other backends")
         return False
     try:
         build_extension()

@@ -51,7 +51,8 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, zoom:
 def zoom_input(net: torch.nn.Module, x: torch.Tensor, cfa: str | None = None, wb_gains: torch.Tensor | None = None,
                tile: int = DEFAULT_TILE, progress: bool = False) -> torch.Tensor:
     """The network's zoom of packed raw (B, 4, h, w) [R, Gr, Gb, B] in ``cfa`` (unified to RGGB by
-    flips and flipped back) or of RGB (B, 3, H, W), tiled, in channels-last layout."""
+    flips and flipped back) or of RGB (B, 3, H, W), in channels-last layout, in tiles of ``tile``
+    input pixels (0: in one piece)."""
     if net.in_channels == 4 and cfa is None:
         raise ConfigError("packed raw needs its CFA pattern to be unified")
     flips = unify_flips(cfa) if net.in_channels == 4 else ()
@@ -62,7 +63,7 @@ def zoom_input(net: torch.nn.Module, x: torch.Tensor, cfa: str | None = None, wb
         return out.contiguous()
 
     x = x.flip(flips) if flips else x
-    out = run_tiled(fn, x, net.zoom, tile, net.receptive_radius, progress)
+    out = run_tiled(fn, x, net.zoom, tile, net.receptive_radius, progress) if tile else fn(x)
     return out.flip(flips) if flips else out
 
 
@@ -71,8 +72,9 @@ class LearnedZoom(Stage):
     """Packed raw (or, for an RGB-trained network, display RGB) -> RGB zoomed N x the mosaic: linear
     camera RGB before white balance for a network with linear output, else display RGB before white
     balance (the paper). ``weights``: a checkpoint path, or "default" for the shipped weights of
-    ``scale``. Any CFA (unified by flips); inputs larger than ``tile`` (input pixels) run in tiles.
-    The network follows the input's device, and its dtype (fp16/bf16 on a CPU compute in fp32)."""
+    ``scale``. Any CFA (unified by flips); inputs larger than ``tile`` (input pixels) run in tiles
+    (``tile=0``: never, as for export). The network follows the input's device, and its dtype
+    (fp16/bf16 on a CPU compute in fp32)."""
 
     gives = DataKind.DISPLAY_RGB
 
@@ -90,7 +92,9 @@ class LearnedZoom(Stage):
         """Inference (no autograd graph) unless the input needs gradients or the network is in training
         mode (``pipe.train()``)."""
         compute = x.dtype if x.dtype in (torch.float32, torch.float64) or x.is_cuda else torch.float32
-        self.net.to(device=x.device, dtype=compute)
+        weight = next(self.net.parameters())
+        if weight.device != x.device or weight.dtype != compute:
+            self.net.to(device=x.device, dtype=compute)
         cfa = needs_meta("learned_zoom", meta, "cfa") if self.net.in_channels == 4 else None
         gains = meta.wb_gains if meta is not None and self.net.in_channels == 4 else None
         with torch.set_grad_enabled(torch.is_grad_enabled() and (x.requires_grad or self.net.training)):

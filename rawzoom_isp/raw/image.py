@@ -87,6 +87,10 @@ class RawImage:
             self.noise_profile = _as_tensor(self.noise_profile).reshape(-1, 2)
         if not 1 <= int(self.orientation) <= 8:
             raise ConfigError(f"orientation must be an EXIF code 1..8, got {self.orientation}")
+        from .reader import check_levels
+
+        check_levels(self.path, self.black_level.numpy(), self.white_level, None,
+                     lambda reason: ConfigError(f"{self.path or 'RawImage'}: {reason}"))
 
     @property
     def shape(self) -> tuple[int, int]:

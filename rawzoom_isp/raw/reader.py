@@ -5,6 +5,7 @@ only report metadata never import torch; ``read_raw`` wraps the facts in a RawIm
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from typing import TYPE_CHECKING, Sequence
 
@@ -17,6 +18,10 @@ from .cfa import check_pattern, pattern_from_rawpy
 if TYPE_CHECKING:
     import torch
 
+log = logging.getLogger(__name__)
+# File extensions of the raw formats LibRaw reads (for picking raws out of a folder).
+RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".rw2", ".orf", ".raf", ".pef",
+                  ".kdc", ".dcr", ".mos", ".3fr", ".erf", ".mrw", ".x3f", ".srw", ".iiq", ".rwl")
 # LibRaw's flip code -> EXIF orientation (dcraw maps EXIF to flip with "50132467"[orientation & 7]).
 _FLIP_TO_EXIF = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
 # No raw codec stores a real frame in less than this many bytes per pixel (lossy GPR is ~0.25).
@@ -72,7 +77,12 @@ def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) 
     height, width = (int(s) for s in shape)
     if height % 2 or width % 2 or height <= 0 or width <= 0:
         raise RawShapeError(f"{path}: a Bayer mosaic needs even positive height and width, got {height}x{width}")
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ConfigError(f"{path}: dtype {dtype!r} is not a numpy dtype (e.g. <u2, >u2, u1, <f4)") from None
+    if dt.kind not in "uif":
+        raise ConfigError(f"{path}: dtype {dtype!r} does not hold samples (use an integer or float type)")
     expected = height * width * dt.itemsize
     size = os.path.getsize(path) - offset
     if size != expected:
@@ -83,14 +93,28 @@ def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) 
             f"{path}: {height}x{width} {dt.name} needs {expected} bytes after offset {offset}, "
             f"the file has {size}{hint}; check shape and dtype"
         )
-    data = np.fromfile(path, dtype=dt, count=height * width, offset=offset).reshape(height, width)
-    white = float(white_level)
-    if np.issubdtype(dt, np.integer) and data.max() > white:
-        raise RawShapeError(
-            f"{path}: values reach {int(data.max())}, above white_level {white}: wrong dtype or white level?"
-        )
-    return {"bayer": data.astype(np.float32), "cfa": check_pattern(cfa),
-            "black_level": _black_tile(path, black_level), "white_level": white, "wb_source": "none", "path": path}
+    data = np.fromfile(path, dtype=dt, count=height * width, offset=offset).reshape(height, width).astype(np.float32)
+    black, white = _black_tile(path, black_level), float(white_level)
+    check_levels(path, black, white, data, lambda reason: ConfigError(f"{path}: {reason}"))
+    return {"bayer": data, "cfa": check_pattern(cfa), "black_level": black, "white_level": white,
+            "wb_source": "none", "path": path}
+
+
+def check_levels(path, black: np.ndarray, white: float, data: np.ndarray | None, error) -> None:
+    """Levels that make an image: finite, black at least 0 and below white; samples finite and not
+    above white. ``error(reason)`` builds the exception (the file's fault, or the caller's)."""
+    black = np.asarray(black, dtype=np.float64)
+    if not (np.isfinite(white) and np.isfinite(black).all()):
+        raise error(f"black level {black.ravel().tolist()} and white level {white} must be finite numbers")
+    if black.min() < 0 or black.max() >= white:
+        raise error(f"the black level {black.max():g} is not below the white level {white:g} (or is negative): "
+                    "every pixel would be black or white")
+    if data is not None:
+        if not np.isfinite(data).all():
+            raise error("the samples hold NaN or infinite values")
+        if data.size and float(data.max()) > white:
+            raise error(f"samples reach {float(data.max()):g}, above the white level {white:g}: wrong white level "
+                        "or dtype?")
 
 
 @contextlib.contextmanager
@@ -181,6 +205,7 @@ def _from_rawpy(path: str, raw, tiff: dict) -> dict:
     bayer = bayer[: height - height % 2, : width - width % 2]
 
     black = np.asarray(raw.black_level_per_channel, dtype=np.float32)[raw.raw_pattern]
+    check_levels(path, black, float(raw.white_level), bayer, lambda reason: CorruptRawError(path, reason))
     gains, wb_source = _wb_gains(raw.camera_whitebalance, raw.daylight_whitebalance)
     focal = float(raw.other.focal_length) if raw.other.focal_length > 0 else None
     iso = float(raw.other.iso_speed) if raw.other.iso_speed > 0 else None
@@ -244,7 +269,12 @@ def _tiff_facts(path: str) -> dict:
             if "model" not in facts and 50708 in first:
                 facts["model"] = str(first[50708].value).strip("\x00 ")
             if 51041 in first:
-                facts["noise_profile"] = np.asarray(first[51041].value, dtype=np.float32).reshape(-1, 2)
+                profile = np.asarray(first[51041].value, dtype=np.float64).reshape(-1, 2)
+                if np.isfinite(profile).all() and (profile >= 0).all():
+                    facts["noise_profile"] = profile.astype(np.float32)
+                else:
+                    log.warning("%s: its NoiseProfile %s is not finite and non-negative; ignored", path,
+                                profile.ravel().tolist())
             for page in pages:
                 tags = page.tags
                 if 254 in tags and int(tags[254].value) & 1:

@@ -2,8 +2,11 @@
 
 Every value is checked (type, range, choice) when the config is loaded, before anything is built or
 written: unknown sections or keys, wrong types and out-of-range values raise a ConfigError naming the
-setting. Relative paths in a TOML file are relative to the file. [model] holds the network's options
-(``arch`` "packed", the default, or "zoomnet"; see ``rawzoom_isp.models``), checked by ``build_model``.
+setting, and input files and folders must exist. In a TOML file, input paths are relative to the file
+and the output folder ([train] out) to the current folder. A config is a path, or the name of one
+shipped with the package (``config_path``: "default-4x", "compare-cpu-small", ...). [model] holds the
+network's options (``arch`` "packed", the default, or "zoomnet"; see ``rawzoom_isp.models``), checked
+by ``build_model``.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import os
 from typing import Any, Mapping
 
 from ..errors import ConfigError
-from ..tomlfile import read_toml
+from ..tomlfile import read_toml, tomllib
 
 SOURCES = ("synthetic", "emulated", "srraw")
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -99,17 +102,61 @@ def _check(section: str, key: str, value) -> None:
             raise ConfigError(f"{where} must be {kind} in [{low:g}, {high:g}], got {value!r}")
 
 
-def _resolve(path: str, base: str | None) -> str:
+def shipped_configs() -> dict[str, str]:
+    """{name: path} of the configs shipped in the package."""
+    from importlib import resources
+
+    folder = resources.files("rawzoom_isp") / "configs"
+    return {entry.name[:-5]: str(entry) for entry in folder.iterdir() if entry.name.endswith(".toml")}
+
+
+def config_path(config: str | os.PathLike) -> str:
+    """A config file's path: ``config`` itself if it is a file, else the shipped config of that name."""
+    path = os.fspath(config)
+    if os.path.exists(path) or os.sep in path:
+        return path
+    shipped = shipped_configs()
+    name = path[:-5] if path.endswith(".toml") else path
+    if name in shipped:
+        return shipped[name]
+    raise ConfigError(f"{path}: no such config file, nor a shipped config (shipped: {', '.join(sorted(shipped))})")
+
+
+def resolve_path(path: str, base: str | None) -> str:
+    """``path`` relative to the folder ``base`` (None: as given)."""
     return path if base is None or os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
-def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Defaults overlaid with ``config`` (a dict, or a TOML path whose relative paths are resolved
-    against its folder), every value checked."""
-    base = None
-    if not isinstance(config, Mapping):
-        path = os.fspath(config)
-        config, base = read_toml(path, "training config"), os.path.dirname(os.path.abspath(path))
+def read_config(config: Mapping[str, Any] | str | os.PathLike, what: str = "training config") -> tuple[dict, str | None]:
+    """(the config as a dict, the folder its relative input paths start from: None for a dict)."""
+    if isinstance(config, Mapping):
+        return copy.deepcopy(dict(config)), None
+    path = config_path(config)
+    return read_toml(path, what), os.path.dirname(os.path.abspath(path))
+
+
+def apply_overrides(config: dict, overrides: list[str]) -> dict:
+    """``section.key=value`` settings (value in TOML syntax; a bare word is a string) over a config."""
+    for item in overrides:
+        name, sep, text = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot or not key:
+            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. optim.steps=100")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        config.setdefault(section, {})[key] = value
+    return config
+
+
+def load_config(config: Mapping[str, Any] | str | os.PathLike, overrides: list[str] = ()) -> dict[str, dict[str, Any]]:
+    """Defaults overlaid with ``config`` (a dict, a TOML path or a shipped config's name) and the
+    ``overrides`` (``section.key=value``; their paths are relative to the current folder), every value
+    checked."""
+    config, base = read_config(config)
+    overridden = {item.partition("=")[0].strip() for item in overrides}
+    apply_overrides(config, list(overrides))
     merged = copy.deepcopy(DEFAULTS)
     for section, values in config.items():
         if section not in merged:
@@ -126,15 +173,28 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict[str, dict
     for section, values in merged.items():
         for key, value in values.items():
             _check(section, key, value)
-    _check_data(data, base)
-    merged["train"]["out"] = _resolve(merged["train"]["out"], base)
+    _check_data(data, base, overridden)
     import torch
 
     from ..models import build_model
 
+    _check_device(merged["train"]["device"])
     with torch.device("meta"):  # checks the network's options without allocating it
         build_model(model_config(merged))
     return merged
+
+
+def _check_device(name: str) -> None:
+    import torch
+
+    if name == "auto":
+        return
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"[train] device {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"[train] device {name!r}: no CUDA device here; use auto or cpu")
 
 
 def model_config(config: dict) -> dict:
@@ -143,18 +203,24 @@ def model_config(config: dict) -> dict:
     return dict(config["model"], scale=data["scale"], in_channels=4 if data["input"] == "raw" else 3)
 
 
-def _check_data(data: dict, base: str | None) -> None:
+def _check_data(data: dict, base: str | None, overridden: set[str]) -> None:
     if data["root"] is None and data["files"] is None:
         raise ConfigError("[data] needs root (a folder) or files (a list)")
     if data["root"] is not None:
         if not isinstance(data["root"], str):
             raise ConfigError(f"[data] root must be a folder path, got {data['root']!r}")
-        data["root"] = _resolve(data["root"], base)
+        data["root"] = resolve_path(data["root"], None if "data.root" in overridden else base)
+        if not os.path.isdir(data["root"]):
+            raise ConfigError(f"[data] root {data['root']}: no such folder")
     if data["files"] is not None:
         files = data["files"]
         if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
             raise ConfigError(f"[data] files must be a non-empty list of paths, got {files!r}")
-        data["files"] = [_resolve(f, base) for f in files]
+        data["files"] = [resolve_path(f, None if "data.files" in overridden else base) for f in files]
+        missing = [f for f in data["files"] if not os.path.isfile(f)]
+        if missing:
+            raise ConfigError(f"[data] files: no such file {missing[0]}" + (f" (and {len(missing) - 1} more)"
+                                                                           if len(missing) > 1 else ""))
     noise_range = data["noise_range"]
     if not (isinstance(noise_range, list) and len(noise_range) == 2
             and all(type(v) in _FLOAT and math.isfinite(v) for v in noise_range)

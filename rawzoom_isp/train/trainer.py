@@ -124,10 +124,12 @@ class _MetricsLog:
             csv.writer(fh).writerow([row[k] for k in self.FIELDS])
 
 
-def train(config, *, resume: bool = False, init: str | None = None, progress: bool = True) -> str:
+def train(config, *, resume: bool = False, init: str | None = None, progress: bool = True,
+          overrides: list[str] = ()) -> str:
     """Train as ``config`` (dict or TOML path) says; returns the final checkpoint's path.
-    ``resume``: continue from ``<out>/last.pt``; ``init``: start from a checkpoint's weights (fine-tune)."""
-    cfg = load_config(config)
+    ``resume``: continue from ``<out>/last.pt``; ``init``: start from a checkpoint's weights (fine-tune);
+    ``overrides``: ``section.key=value`` settings over the config."""
+    cfg = load_config(config, overrides)
     rank, world, dist_device = _distributed()
     device = dist_device or torch.device(
         cfg["train"]["device"] if cfg["train"]["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -182,7 +184,8 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
         loss = loss_fn(output, target)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
-            raise TrainingError(f"loss became {loss_value} at step {step}")
+            raise TrainingError(f"{out}: the loss became {loss_value} at step {step}; lower [optim] lr and resume "
+                                "from the last checkpoint")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,0 +1,97 @@
+"""Pipelines for deployment: ``torch.export`` programs (.pt2) and ONNX models.
+
+An exported pipeline is ``PipelineProgram``: the raw mosaic (1, 1, H, W) in digital numbers plus the
+shot's metadata as tensors (black level (2, 2), white level (), WB gains (3,), camera -> sRGB (3, 3))
+in, display sRGB out; the CFA pattern is fixed when exporting (one per sensor). Height and width
+stay dynamic (even). The learned pipeline is exported untiled: tiling is the caller's loop, not part
+of the graph (``rz.models.run_tiled`` shows how). Classical pipelines export with the differentiable
+demosaics (bilinear, half) only.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from .atomic import atomic_path
+from .errors import ConfigError, RawZoomError
+from .isp.pipeline import Pipeline
+from .raw.image import RawMeta
+
+FORMATS = ("pt2", "onnx")
+
+
+class PipelineProgram(nn.Module):
+    """``forward(bayer, black_level, white_level, wb_gains, cam_to_srgb)`` = ``pipeline(bayer, meta)``
+    with a fixed ``cfa``: every per-shot fact is an input tensor, so one export serves every shot."""
+
+    def __init__(self, pipeline: Pipeline, cfa: str):
+        super().__init__()
+        self.pipeline, self.cfa = pipeline, cfa
+
+    def forward(self, bayer, black_level, white_level, wb_gains, cam_to_srgb):
+        meta = RawMeta(cfa=self.cfa, black_level=black_level, white_level=white_level, wb_gains=wb_gains,
+                       cam_to_srgb=cam_to_srgb)
+        return self.pipeline(bayer, meta)
+
+
+def build_program(kind: str = "learned", scale: int = 4, weights: str = "default", cfa: str = "RGGB",
+                  demosaic: str = "bilinear") -> PipelineProgram:
+    """The program of the learned pipeline (``Pipeline.default``, untiled) or the classical one."""
+    if kind == "learned":
+        pipeline = Pipeline.default(scale=scale, weights=weights, tile=0)
+    elif kind == "classical":
+        if demosaic not in ("bilinear", "half"):
+            raise ConfigError(f"demosaic {demosaic!r} runs outside torch and cannot be exported; use bilinear or half")
+        pipeline = Pipeline.classical(demosaic=demosaic)
+    else:
+        raise ConfigError(f"pipeline must be 'learned' or 'classical', got {kind!r}")
+    return PipelineProgram(pipeline.eval(), cfa).eval()
+
+
+def example_inputs(height: int = 256, width: int = 256, white: float = 16383.0) -> tuple[torch.Tensor, ...]:
+    """Inputs of the program's shape: a random mosaic and plausible metadata."""
+    generator = torch.Generator().manual_seed(0)
+    bayer = torch.rand(1, 1, height, width, generator=generator) * white
+    return (bayer, torch.zeros(2, 2), torch.tensor(white), torch.tensor([2.0, 1.0, 1.5]), torch.eye(3))
+
+
+def _dynamic_shapes():
+    half_height, half_width = torch.export.Dim("half_height", min=8, max=8192), torch.export.Dim("half_width", min=8,
+                                                                                                  max=8192)
+    return ({2: 2 * half_height, 3: 2 * half_width}, None, None, None, None)
+
+
+def export_program(program: PipelineProgram, path: str | os.PathLike, fmt: str = "pt2",
+                   size: tuple[int, int] = (256, 256), force: bool = False) -> str:
+    """Export ``program`` to ``path`` (.pt2 torch.export program or .onnx), height and width dynamic;
+    written atomically; an existing file only with ``force``."""
+    path = os.fspath(path)
+    if fmt not in FORMATS:
+        raise ConfigError(f"export format must be one of {FORMATS}, got {fmt!r}")
+    if os.path.exists(path) and not force:
+        raise RawZoomError(f"{path}: exists; pass --force to overwrite it")
+    if size[0] % 2 or size[1] % 2 or min(size) < 16:
+        raise ConfigError(f"example size {size} must be even and at least 16")
+    example = example_inputs(*size)
+    with torch.no_grad(), atomic_path(path) as tmp:
+        if fmt == "pt2":
+            exported = torch.export.export(program, example, dynamic_shapes=_dynamic_shapes())
+            torch.export.save(exported, tmp)
+        else:
+            try:
+                import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
+            except ImportError:
+                raise RawZoomError("ONNX export needs the onnx and onnxscript packages (pip install onnx "
+                                   "onnxscript)") from None
+            torch.onnx.export(program, example, tmp, dynamo=True, dynamic_shapes=_dynamic_shapes(),
+                              input_names=["bayer", "black_level", "white_level", "wb_gains", "cam_to_srgb"],
+                              output_names=["srgb"], external_data=False)
+    return path
+
+
+def export_pipeline(kind: str, path: str | os.PathLike, fmt: str = "pt2", scale: int = 4, weights: str = "default",
+                    size: tuple[int, int] = (256, 256), cfa: str = "RGGB", force: bool = False) -> str:
+    """``build_program`` then ``export_program`` (what ``rawzoom export`` runs)."""
+    return export_program(build_program(kind, scale, weights, cfa), path, fmt, size, force)
