@@ -179,23 +179,3 @@ def test_distributed_training_with_two_processes(tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())
     rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in rows] == [3, 6]  # one writer (rank 0)
-
-
-@pytest.mark.slow
-def test_compare_runs_three_arms_and_reports(tmp_path):
-    from rawzoom_isp.eval import compare
-
-    second = str(shared_file("dng/gopro_hero6_gopr0024_crop1024x768_y1116_x1488.dng"))
-    config = {
-        "compare": {"profile": "test", "train": [second], "test": [str(SAMPLE)], "out": str(tmp_path / "cmp"),
-                    "tolerance": 4},
-        "data": {"patch": 8},
-        "model": dict(TINY),
-        "optim": {"steps": 2, "batch_size": 2},
-        "train": {"log_every": 1, "checkpoint_every": 1},
-    }
-    result = compare(config, progress=False)
-    report = (tmp_path / "cmp" / "REPORT.md").read_text()
-    assert [row["method"] for row in result["summary"]] == ["bicubic", "real-raw", "synthetic-raw", "rgb"]
-    assert "emulated zoom pairs" in report and "Ranking by PSNR" in report and "Machine" in report
-    assert (tmp_path / "cmp" / "figure.png").exists() and (tmp_path / "cmp" / "synthetic-raw" / "model.pt").exists()

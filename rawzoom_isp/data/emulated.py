@@ -106,10 +106,15 @@ class EmulatedRawPairs(PairDataset):
     log-uniformly from ``noise_range`` (default (1, 1): matched). With ``patch`` set, each sample is a
     window of 2 x patch LR sites at any offset (and so any CFA phase): the most textured (mean
     absolute gradient of the target) of ``texture_candidates`` drawn uniformly, so that flat sky and
-    walls do not dominate; without ``patch``, the whole raw. Renders are cached per dataset object."""
+    walls do not dominate; without ``patch``, the whole raw. Renders are cached per dataset object.
+
+    ``misalign`` > 0 makes the pairs misaligned as optical-zoom pairs are after ECC alignment: the
+    target window is seen through a random affine about its centre, a shift of up to ``misalign`` LR
+    pixels in each direction and a linear part I + D, each entry of D up to ``misalign_affine``."""
 
     def __init__(self, root: str | list[str], scale: int = 4, reference: str = "libraw", noise_match: bool = True,
-                 noise_range: tuple[float, float] = (1.0, 1.0), texture_candidates: int = 1, **crop_options):
+                 noise_range: tuple[float, float] = (1.0, 1.0), texture_candidates: int = 1, misalign: float = 0.0,
+                 misalign_affine: float = 0.0, **crop_options):
         super().__init__(scale=scale, **crop_options)
         if reference not in REFERENCES:
             raise ConfigError(f"reference must be one of {REFERENCES}, got {reference!r}")
@@ -121,8 +126,12 @@ class EmulatedRawPairs(PairDataset):
         self.files = list(root) if isinstance(root, (list, tuple)) else list_files(root, RAW_EXTENSIONS)
         if texture_candidates < 1:
             raise ConfigError(f"texture_candidates must be at least 1, got {texture_candidates}")
+        if not (0 <= misalign <= 64 and 0 <= misalign_affine <= 0.1):
+            raise ConfigError(f"misalign must be in [0, 64] LR px and misalign_affine in [0, 0.1], got {misalign!r}, "
+                              f"{misalign_affine!r}")
         self.reference, self.noise_match, self.noise_range = reference, noise_match, (low, high)
         self.texture_candidates = int(texture_candidates)
+        self.misalign, self.misalign_affine = float(misalign), float(misalign_affine)
         self._cache: dict[int, tuple] = {}
 
     def __len__(self) -> int:
@@ -155,6 +164,25 @@ class EmulatedRawPairs(PairDataset):
                 best, chosen = texture, (top, left)
         return chosen
 
+    def _misaligned(self, target: torch.Tensor, top: int, left: int, size: tuple[int, int],
+                    generator: torch.Generator) -> torch.Tensor:
+        """The target window through a random affine (see the class docstring), bilinear, sampled from
+        the whole target (so its borders hold real content)."""
+        shift = (torch.rand(2, generator=generator) * 2 - 1) * self.misalign * self.scale  # HR px (y, x)
+        linear = torch.eye(2) + (torch.rand(2, 2, generator=generator) * 2 - 1) * self.misalign_affine
+        margin = int(math.ceil(self.misalign * self.scale + self.misalign_affine * 2 * max(size))) + 2
+        y0, x0 = max(0, top - margin), max(0, left - margin)
+        y1, x1 = min(target.shape[1], top + size[0] + margin), min(target.shape[2], left + size[1] + margin)
+        region = target[None, :, y0:y1, x0:x1].float()
+        ys, xs = torch.meshgrid(torch.arange(size[0], dtype=torch.float32), torch.arange(size[1], dtype=torch.float32),
+                                indexing="ij")
+        centre = torch.tensor([(size[0] - 1) / 2, (size[1] - 1) / 2])
+        offsets = torch.stack([ys, xs], -1) - centre
+        points = offsets @ linear.T + centre + shift + torch.tensor([top - y0, left - x0], dtype=torch.float32)
+        grid = torch.stack([(2 * points[..., 1] + 1) / region.shape[-1] - 1,
+                            (2 * points[..., 0] + 1) / region.shape[-2] - 1], -1)
+        return TF.grid_sample(region, grid[None], mode="bilinear", padding_mode="border", align_corners=False)[0]
+
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
         raw, mosaic, target, noise = self._prepared(index)
         unit = 2 * self.scale
@@ -170,7 +198,11 @@ class EmulatedRawPairs(PairDataset):
         window = mosaic[:, top:top + size[0], left:left + size[1]]
         factor = self._noise_factor(generator) if noise is not None else 1.0
         low = emulate_low(window, cfa, self.scale, noise, factor, generator)
-        return ZoomPair(mosaic=low, cfa=cfa, target=target[:, top:top + size[0], left:left + size[1]].float(),
+        if self.misalign or self.misalign_affine:
+            seen = self._misaligned(target, top, left, size, generator)
+        else:
+            seen = target[:, top:top + size[0], left:left + size[1]].float()
+        return ZoomPair(mosaic=low, cfa=cfa, target=seen,
                         wb_gains=raw.wb_gains, cam_to_srgb=raw.cam_to_srgb,
                         info={"source": os.path.basename(self.files[index]), "pairs": "emulated",
                               "target_white_balanced": True, "render": "srgb", "noise_factor": factor,

@@ -13,10 +13,13 @@ depend on DataLoader workers. Samples carry the WB gains and the colour matrix (
 from __future__ import annotations
 
 import abc
+import os
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+import torch.nn.functional as TF
 from torch.utils.data import Dataset
 
 from ..isp import functional as F
@@ -58,9 +61,43 @@ def render_rgb(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_sr
     return pipe(mosaic, _normalised_meta(cfa, wb_gains, cam_to_srgb), start="pack")
 
 
-def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> torch.Tensor:
-    """The 8-bit RGB arm's input: ``render_rgb`` quantised to 8 bits."""
-    return torch.round(render_rgb(mosaic, cfa, wb_gains, cam_to_srgb) * 255.0) / 255.0
+RGB_RENDERS = ("classical", "libraw")
+
+
+def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None,
+                render: str = "classical", jpeg_quality: int = 0) -> torch.Tensor:
+    """The 8-bit RGB arm's input, what a camera that stores RGB would keep of the LR mosaic: its
+    ``render`` ("classical": ``render_rgb``; "libraw": LibRaw's AHD render, camera WB, sRGB) in 8 bits,
+    or, with ``jpeg_quality`` in 1..100, as a JPEG of that quality (4:2:0, as phones store it)."""
+    if render == "libraw":
+        import tempfile
+
+        from ..raw.dng import write_dng
+        from ..raw.image import RawImage
+        from ..raw.reader import libraw_render
+
+        # Mirrored by up to 16 sites (an even number keeps the CFA): LibRaw needs 22 px, AHD context.
+        pad = min(16, (min(mosaic.shape[-2:]) - 2) // 2 * 2)
+        padded = TF.pad(mosaic.reshape(1, 1, *mosaic.shape[-2:]), (pad,) * 4, mode="reflect")
+        raw = RawImage(bayer=torch.zeros(2, 2), cfa=cfa, black_level=0, white_level=65535, wb_gains=wb_gains,
+                       cam_to_srgb=cam_to_srgb, wb_source="camera").with_mosaic(padded)
+        with tempfile.TemporaryDirectory() as folder:
+            write_dng(os.path.join(folder, "low.dng"), raw)
+            rgb = libraw_render(os.path.join(folder, "low.dng"))[:, pad:pad + mosaic.shape[-2], pad:pad + mosaic.shape[-1]]
+    elif render == "classical":
+        rgb = render_rgb(mosaic, cfa, wb_gains, cam_to_srgb)
+    else:
+        raise ConfigError(f"rgb render must be one of {', '.join(RGB_RENDERS)}, got {render!r}")
+    pixels = (rgb.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8")
+    if jpeg_quality:
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=int(jpeg_quality))
+        pixels = np.array(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float() / 255.0
 
 
 def render_camera_rgb(linear, wb_gains, cam_to_srgb, render):
@@ -74,13 +111,17 @@ class PairDataset(Dataset, abc.ABC):
     """Base class: subclasses implement ``__len__`` (number of pairs) and ``load(index, generator)``."""
 
     def __init__(self, scale: int = 4, patch: int | None = 64, input_format: str = "raw", augment: bool = True,
-                 target_margin: int = 0, seed: int = 0):
+                 target_margin: int = 0, seed: int = 0, rgb_render: str = "classical", jpeg_quality: int = 0):
         if input_format not in INPUT_FORMATS:
             raise ConfigError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
         if scale < 1 or patch is not None and patch < 1:
             raise ConfigError(f"scale and patch must be positive, got {scale} and {patch}")
         self.scale, self.patch, self.input_format = int(scale), patch, input_format
         self.augment, self.target_margin, self.seed = augment, int(target_margin), int(seed)
+        if rgb_render not in RGB_RENDERS or not 0 <= int(jpeg_quality) <= 100:
+            raise ConfigError(f"rgb_render must be one of {RGB_RENDERS} and jpeg_quality 0..100, got {rgb_render!r}, "
+                              f"{jpeg_quality!r}")
+        self.rgb_render, self.jpeg_quality = rgb_render, int(jpeg_quality)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -116,7 +157,8 @@ class PairDataset(Dataset, abc.ABC):
             mosaic, target, cfa = mosaic.flip(flips), target.flip(flips), "RGGB"
             network_input = F.pack_bayer(mosaic, cfa)
         else:
-            network_input = render_rgb8(mosaic, cfa, pair.wb_gains, pair.cam_to_srgb)
+            network_input = render_rgb8(mosaic, cfa, pair.wb_gains, pair.cam_to_srgb, self.rgb_render,
+                                        self.jpeg_quality)
         has_matrix = pair.cam_to_srgb is not None
         return {"input": network_input.float(), "target": target.float(), "cfa": cfa,
                 "wb_gains": pair.wb_gains.float(), "scale": self.scale, "index": index,

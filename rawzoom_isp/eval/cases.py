@@ -37,18 +37,6 @@ class Case:
     info: dict = field(default_factory=dict)
 
 
-def raw_from_normalised(mosaic: torch.Tensor, like: RawImage) -> RawImage:
-    """A normalised mosaic (1, h, w) in ``like``'s CFA as a raw in ``like``'s digital numbers (black per
-    CFA position, white level), rounded to integers like a sensor's ADC, with ``like``'s metadata."""
-    height, width = mosaic.shape[-2:]
-    tiled = like.black_level.repeat(height // 2, width // 2)
-    dn = torch.round(mosaic[0] * (like.white_level - tiled) + tiled)
-    return RawImage(bayer=dn, cfa=like.cfa, black_level=like.black_level, white_level=like.white_level,
-                    wb_gains=like.wb_gains,
-                    cam_to_srgb=like.cam_to_srgb, wb_source=like.wb_source, make=like.make, model=like.model,
-                    noise_profile=like.noise_profile, path=like.path)
-
-
 def textured_windows(image: torch.Tensor, size: int, count: int, margin: int = 2) -> list[tuple[int, int]]:
     """The ``count`` most textured (mean absolute gradient of the grey image) of the non-overlapping
     ``size`` x ``size`` windows on a grid inside ``image`` (3, H, W), ``margin`` px from the edges;
@@ -85,7 +73,7 @@ def emulated_cases(paths: Sequence[str], scale: int = 4, size: int = 512, crops:
                 key = f"{seed}/{os.path.basename(path)}/{number}/{dy}{dx}".encode()
                 generator = torch.Generator().manual_seed(zlib.crc32(key))
                 low = emulate_low(mosaic[:, y:y + size, x:x + size], window.cfa, scale, model, 1.0, generator)
-                yield Case(raw_from_normalised(low, window), target[:, y:y + size, x:x + size],
+                yield Case(window.with_mosaic(low), target[:, y:y + size, x:x + size],
                            {"source": os.path.basename(path), "window": number, "top": y, "left": x, "cfa": window.cfa,
                             "noise": "matched" if noise else "none"})
 
@@ -98,4 +86,4 @@ def case_from_pair(pair: ZoomPair) -> Case:
         target = F.apply_white_balance(target, pair.wb_gains, gamma=F.WB_GAMMA, clip=True)
     like = RawImage(bayer=torch.zeros(2, 2), cfa=pair.cfa, black_level=0, white_level=65535, wb_gains=pair.wb_gains,
                     cam_to_srgb=pair.cam_to_srgb, wb_source="camera")
-    return Case(raw_from_normalised(pair.mosaic, like), target, dict(pair.info))
+    return Case(like.with_mosaic(pair.mosaic), target, dict(pair.info))

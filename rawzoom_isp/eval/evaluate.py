@@ -31,6 +31,7 @@ from ..atomic import atomic_path
 from ..data.pairs import render_rgb, render_rgb8
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
+from ..models.checkpoint import read_checkpoint
 from ..models.stage import LearnedZoom
 from ..raw.dng import write_dng
 from ..raw.image import RawImage
@@ -66,19 +67,23 @@ def baseline(name: str, low: RawImage, scale: int) -> torch.Tensor:
 
 
 class ModelMethod:
-    """A checkpoint as a method: ``method(low)`` -> (3, N h, N w) display sRGB."""
+    """A checkpoint as a method: ``method(low)`` -> (3, N h, N w) display sRGB. A model trained on
+    8-bit RGB gets the LR raw rendered the way its training inputs were (``rgb_render``,
+    ``jpeg_quality`` of its training config)."""
 
     def __init__(self, weights: str, scale: int):
         self.zoom = LearnedZoom(weights=weights, scale=scale)
         self.raw_input = self.zoom.net.in_channels == 4
         self.pipeline = Pipeline.learned(self.zoom) if self.raw_input else None
+        data = read_checkpoint(self.zoom.path).get("train_config", {}).get("data", {})
+        self.rgb_render, self.jpeg_quality = data.get("rgb_render", "classical"), data.get("jpeg_quality", 0)
 
     def __call__(self, low: RawImage) -> torch.Tensor:
         with torch.no_grad():
             if self.raw_input:
                 return self.pipeline(low)
             normalised = F.subtract_black_level(low.bayer[None], low.black_level, low.white_level)
-            rgb8 = render_rgb8(normalised, low.cfa, low.wb_gains, low.cam_to_srgb)
+            rgb8 = render_rgb8(normalised, low.cfa, low.wb_gains, low.cam_to_srgb, self.rgb_render, self.jpeg_quality)
             out = self.zoom(rgb8[None])[0]
             return F.apply_white_balance(out, low.wb_gains, gamma=F.WB_GAMMA, clip=True)
 
@@ -167,7 +172,8 @@ def summarise(rows: list[dict], methods: list[str], models: list[str], baselines
     return {"summary": summary, "comparisons": comparisons, "per_case": rows}
 
 
-def markdown_table(result: dict) -> str:
+def markdown_table(result: dict, phases: bool = True) -> str:
+    """The summary and the paired comparisons (per CFA phase too, unless ``phases=False``) as markdown."""
     lines = ["| method | cases | PSNR (dB) | SSIM | colour-matched PSNR (dB) | LPIPS |", "|---|---|---|---|---|---|"]
     for row in result["summary"]:
         lpips = f"{row['lpips']:.4f}" if row["lpips"] is not None else "unavailable"
@@ -178,6 +184,8 @@ def markdown_table(result: dict) -> str:
         lines += ["", "| model vs baseline | CFA | dPSNR (dB) | wins | dSSIM | wins | d colour-matched PSNR | wins |",
                   "|---|---|---|---|---|---|---|---|"]
         for c in result["comparisons"]:
+            if not phases and c["cfa"] != "all":
+                continue
             cells = [f"{c[m]['mean']:+.3f} +- {c[m]['se']:.3f} | {100 * c[m]['win_rate']:.0f}% of {c[m]['n']}"
                      for m in ("psnr", "ssim", "psnr_cm")]
             lines.append(f"| {c['model']} vs {c['baseline']} | {c['cfa']} | " + " | ".join(cells) + " |")

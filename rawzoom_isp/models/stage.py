@@ -81,10 +81,10 @@ class LearnedZoom(Stage):
     def __init__(self, weights: str = "default", scale: int = 4, tile: int = DEFAULT_TILE, progress: bool = False):
         super().__init__()
         self.weights, self.scale, self.tile, self.progress = weights, int(scale), int(tile), progress
-        path = default_weights(self.scale) if weights == "default" else weights
-        self.net = load_model(path).to(memory_format=torch.channels_last)
+        self.path = default_weights(self.scale) if weights == "default" else weights
+        self.net = load_model(self.path).to(memory_format=torch.channels_last)
         if self.net.config["scale"] != self.scale:
-            raise ConfigError(f"{path}: the network zooms {self.net.config['scale']}x, not {self.scale}x")
+            raise ConfigError(f"{self.path}: the network zooms {self.net.config['scale']}x, not {self.scale}x")
         self.takes = frozenset({DataKind.PACKED if self.net.in_channels == 4 else DataKind.DISPLAY_RGB})
         self.gives = DataKind.LINEAR_RGB if self.net.config["output"] == "linear" else DataKind.DISPLAY_RGB
 

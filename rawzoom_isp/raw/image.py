@@ -118,6 +118,14 @@ class RawImage:
             black_level=black,
         )
 
+    def with_mosaic(self, normalised: torch.Tensor) -> "RawImage":
+        """This raw's metadata around another mosaic, given normalised to [0, 1] as (1, h, w) or (h, w)
+        in this raw's CFA: stored in digital numbers (black per CFA position, white level), rounded
+        like a sensor's ADC."""
+        mosaic = normalised.reshape(normalised.shape[-2:]).float()
+        black = self.black_level.repeat(mosaic.shape[0] // 2, mosaic.shape[1] // 2)
+        return replace(self, bayer=torch.round(mosaic * (self.white_level - black) + black))
+
     def describe(self) -> dict:
         """Metadata as plain, JSON-safe Python values (for ``rawzoom info``)."""
         from .reader import describe_raw

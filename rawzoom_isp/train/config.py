@@ -34,6 +34,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "noise_match": True,  # emulated
         "noise_range": [1.0, 1.0],  # emulated: noise factor drawn log-uniformly (1 = a native capture's)
         "texture_candidates": 1,  # emulated: windows drawn per sample, the most textured kept
+        "misalign": 0.0,  # emulated: random target shift up to this many LR px (optical-pair misalignment)
+        "misalign_affine": 0.0,  # emulated: and a random linear part I + D, |D_ij| up to this
+        "rgb_render": "classical",  # input "rgb": classical | libraw (LibRaw's AHD render of the LR raw)
+        "jpeg_quality": 0,  # input "rgb": 0 = 8-bit PNG-like, 1..100 = stored as a JPEG of that quality
         "split": "train",  # srraw
         "target_margin": 0,
         "seed": 0,
@@ -65,7 +69,9 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("data", "scale"): (_INT, 2, 16), ("data", "patch"): (_INT, 4, 4096), ("data", "augment"): _BOOL,
     ("data", "noise"): _BOOL, ("data", "noise_match"): _BOOL, ("data", "target_margin"): (_INT, 0, 4096),
     ("data", "seed"): (_INT, 0, 2**63 - 1),
-    ("data", "texture_candidates"): (_INT, 1, 64),
+    ("data", "texture_candidates"): (_INT, 1, 64), ("data", "misalign"): (_FLOAT, 0, 64),
+    ("data", "misalign_affine"): (_FLOAT, 0, 0.1), ("data", "rgb_render"): ("classical", "libraw"),
+    ("data", "jpeg_quality"): (_INT, 0, 100),
     ("loss", "type"): ("l1", "cobi", "contextual"), ("loss", "tolerance"): (_INT, 0, 4096),
     ("loss", "preset"): ("paper", "zlz-code"), ("loss", "patch_stride"): (_INT, 1, 64),
     ("loss", "backend"): ("auto", "naive", "chunked", "triton", "cuda"),

@@ -31,14 +31,15 @@ from .config import load_config, model_config
 def build_dataset(data: dict, *, files=None, patch="config"):
     """The pair source a [data] section describes (``files``/``patch`` override it)."""
     common = dict(scale=data["scale"], patch=data["patch"] if patch == "config" else patch, augment=data["augment"],
-                  input_format=data["input"], seed=data["seed"], target_margin=data["target_margin"])
+                  input_format=data["input"], seed=data["seed"], target_margin=data["target_margin"],
+                  rgb_render=data["rgb_render"], jpeg_quality=data["jpeg_quality"])
     source = files if files is not None else (data["files"] or data["root"])
     if data["source"] == "synthetic":
         return SyntheticPairs(data["root"], method=data["method"], noise=data["noise"], **common)
     if data["source"] == "emulated":
         return EmulatedRawPairs(source, reference=data["reference"], noise_match=data["noise_match"],
                                 noise_range=tuple(data["noise_range"]), texture_candidates=data["texture_candidates"],
-                                **common)
+                                misalign=data["misalign"], misalign_affine=data["misalign_affine"], **common)
     return SRRawDataset(data["root"], split=data["split"], **common)
 
 
@@ -158,6 +159,9 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
         load_state(model, checkpoint["model"], last)
         optimizer.load_state_dict(checkpoint["optimizer"])
         step = checkpoint["step"]
+    final = os.path.join(out, "model.pt")
+    if resume and step >= optim["steps"] and os.path.isfile(final):
+        return final  # finished earlier: nothing to do
     loss_fn = build_loss(cfg["loss"], data["scale"])
     if isinstance(loss_fn, torch.nn.Module):
         loss_fn.to(device)
@@ -198,7 +202,6 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
             if step % cfg["train"]["checkpoint_every"] == 0 or step == optim["steps"]:
                 save_checkpoint(last, model, optimizer=optimizer.state_dict(), step=step, train_config=cfg)
     bar.close()
-    final = os.path.join(out, "model.pt")
     if rank == 0:
         save_checkpoint(final, model, step=step, train_config=cfg)
     if world > 1:
