@@ -15,7 +15,8 @@ from ._lazy import lazy_exports
 __version__ = "0.2.0"
 
 _EXPORTS = {
-    **{name: f".{name}" for name in ("data", "errors", "eval", "isp", "loss", "models", "raw", "synth", "train")},
+    **{name: f".{name}" for name in ("data", "errors", "eval", "export", "imageio", "isp", "loss", "models", "raw",
+                                     "synth", "train")},
     **{name: ".isp" for name in ("BayerPack", "BayerUnpack", "BlackLevel", "ColorMatrix", "DataKind", "Demosaic",
                                  "Gamma", "Pipeline", "Resize", "Stage", "ToneMap", "WhiteBalance", "register_stage")},
     **{name: ".raw" for name in ("RawImage", "RawMeta", "read_raw", "write_dng")},
@@ -24,7 +25,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from . import data, errors, eval, isp, loss, models, raw, synth, train  # noqa: F401
+    from . import data, errors, eval, export, imageio, isp, loss, models, raw, synth, train  # noqa: F401
     from .isp import (  # noqa: F401
         BayerPack, BayerUnpack, BlackLevel, ColorMatrix, DataKind, Demosaic, Gamma, Pipeline, Resize, Stage, ToneMap,
         WhiteBalance, register_stage,

@@ -77,8 +77,10 @@ def read_compare_config(config, overrides: list[str] = ()) -> tuple[dict, dict]:
     section = config.pop("compare", None)
     if not isinstance(section, dict):
         raise ConfigError("a compare config needs a [compare] section (experiment, train, test, out)")
-    apply_overrides(config, [o for o in overrides if not o.startswith("compare.")])
-    apply_overrides({"compare": section}, [o for o in overrides if o.startswith("compare.")])
+    ours = [o for o in overrides if o.startswith("compare.")]
+    apply_overrides(config, [o for o in overrides if o not in ours])
+    apply_overrides({"compare": section}, ours)
+    overridden = {o.partition("=")[0].strip().removeprefix("compare.") for o in ours}
     unknown = sorted(set(section) - COMPARE_KEYS)
     if unknown:
         raise ConfigError(f"[compare] has no key(s) {', '.join(unknown)}; known: {', '.join(sorted(COMPARE_KEYS))}")
@@ -91,19 +93,19 @@ def read_compare_config(config, overrides: list[str] = ()) -> tuple[dict, dict]:
     if "srraw" in section:
         if experiment == "fine-tune" or "train" in section or "test" in section:
             raise ConfigError("[compare] srraw replaces train and test, for the data-type and loss experiments")
-        section["srraw"] = resolve_path(section["srraw"], base)
+        section["srraw"] = resolve_path(section["srraw"], None if "srraw" in overridden else base)
     for key in () if "srraw" in section or experiment == "fine-tune" else ("train", "test"):
         files = section.get(key)
         if not isinstance(files, list) or not files:
             raise ConfigError(f"[compare] {key} must be a non-empty list of raw files")
-        section[key] = [resolve_path(f, base) for f in files]
+        section[key] = [resolve_path(f, None if key in overridden else base) for f in files]
     if experiment == "fine-tune":
         for key in ("init", "camera"):
             if not isinstance(section.get(key), str):
                 raise ConfigError(f"[compare] fine-tune needs {key} (a path)")
-        section["camera"] = resolve_path(section["camera"], base)
-        if section["init"] != "default":
-            section["init"] = resolve_path(section["init"], base)
+        for key in ("camera", "init"):
+            if section[key] != "default":
+                section[key] = resolve_path(section[key], None if key in overridden else base)
     if "out" not in section:
         raise ConfigError("[compare] needs out (the report folder)")
     section.setdefault("seeds", [0])

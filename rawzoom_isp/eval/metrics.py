@@ -52,6 +52,7 @@ def lpips_model():
 
 
 def lpips_distance(x: torch.Tensor, y: torch.Tensor) -> float | None:
+    """LPIPS (AlexNet, v0.1) between two RGB images in [0, 1], or None when it is unavailable."""
     model, _ = lpips_model()
     if model is None:
         return None

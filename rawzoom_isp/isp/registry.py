@@ -53,6 +53,7 @@ def stage_class(name: str) -> type:
 
 
 def available_stages() -> list[str]:
+    """The names configs may use: built-in, registered and plugin stages."""
     from . import stages  # noqa: F401
 
     _load_entry_points()

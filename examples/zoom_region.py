@@ -1,0 +1,33 @@
+"""Zoom a region of a raw 4x with the shipped learned zoom: as a display PNG, and as a linear DNG to
+keep developing in a raw editor.
+
+    python examples/zoom_region.py RAW TOP LEFT HEIGHT WIDTH OUT_STEM
+(TOP LEFT HEIGHT WIDTH in the stored mosaic's pixels)
+"""
+import argparse
+
+import torch
+
+import rawzoom_isp as rz
+from rawzoom_isp.imageio import ImageInfo, write_image
+from rawzoom_isp.isp.functional import apply_orientation
+from rawzoom_isp.raw.dng import write_linear_dng
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("raw")
+    parser.add_argument("box", type=int, nargs=4)
+    parser.add_argument("out")
+    args = parser.parse_args()
+    raw = rz.read_raw(args.raw).crop(*args.box)
+    pipe = rz.Pipeline.default(scale=4)
+    with torch.no_grad():
+        rgb, steps = pipe(raw, return_intermediates=True)
+    write_image(f"{args.out}.png", apply_orientation(rgb, raw.orientation), info=ImageInfo(raw.make, raw.model))
+    write_linear_dng(f"{args.out}.dng", steps["zoom"], raw)  # linear camera RGB, before white balance
+    print(f"wrote {args.out}.png and {args.out}.dng ({rgb.shape[2]}x{rgb.shape[1]})")
+
+
+if __name__ == "__main__":
+    main()
