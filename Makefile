@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_output
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,18 @@ demo: $(STAMP)
 	$(PY) -m rawzoom_isp.cli demo -o $(DEMO_OUT)
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/isp_throughput.py
+	$(PY) benchmarks/zoom_throughput.py
 	$(PY) benchmarks/cobi_kernel.py --quick
+
+# On a machine with a CUDA GPU: builds the extension, runs every GPU test and the GPU benchmarks,
+# writes benchmarks/GPU_RESULTS.md.
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info

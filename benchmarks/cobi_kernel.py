@@ -128,7 +128,10 @@ def main() -> None:
     backends = [b for b in available_backends(device) if not (b == "triton" and device.type != "cuda")]
 
     print(f"machine: {machine()}; device {device}\n")
-    print("| N = M | C | backend | fwd s | fwd+bwd s | GEMM floor fwd+bwd s | ratio to floor | extra peak MiB | loss rel. err | grad rel. err | fwd+bwd vs naive |")
+    print(
+        "| N = M | C | backend | fwd s | fwd+bwd s | GEMM floor fwd+bwd s | ratio to floor | extra peak MiB "
+        "| loss rel. err | grad rel. err | fwd+bwd vs naive |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
         side = int(math.isqrt(n))
@@ -141,7 +144,10 @@ def main() -> None:
             reference = None
             for backend in backends:
                 if backend == "naive" and not fits_naive(n, device, limit):
-                    print(f"| {n} | {channels} | naive | - | - | {floor:.4f} | - | needs ~{NAIVE_LIVE_MATRICES * n * n * 4 / 2**30:.0f} GiB | - | - | - |")
+                    print(
+                        f"| {n} | {channels} | naive | - | - | {floor:.4f} | - | "
+                        f"needs ~{NAIVE_LIVE_MATRICES * n * n * 4 / 2**30:.0f} GiB | - | - | - |"
+                    )
                     continue
                 fwd, both, extra, loss, grad = run_case(backend, x, y, distance, repeat)
                 if backend == "naive":

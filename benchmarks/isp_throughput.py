@@ -73,7 +73,16 @@ def main() -> None:
             }
         reference = timings["LibRaw postprocess, half size"]["median"]
         for name, t in timings.items():
-            rows.append((os.path.basename(path), name, t["median"], t["best"], megapixels / t["median"], reference / t["median"]))
+            rows.append(
+                (
+                    os.path.basename(path),
+                    name,
+                    t["median"],
+                    t["best"],
+                    megapixels / t["median"],
+                    reference / t["median"],
+                )
+            )
 
     print(f"machine: {machine()}\n")
     print("| file | pipeline | median s | best s | MP/s (median) | speed vs LibRaw half |")

@@ -72,8 +72,10 @@ def render() -> str:
                         continue
                     target = method.__func__ if isinstance(method, (classmethod, staticmethod)) else \
                         method.fget if isinstance(method, property) else method
-                    lines += [f"- `{public}.{method_name}{_signature(target) if not isinstance(method, property) else ''}`"
-                              f": {(inspect.getdoc(target) or '').splitlines()[0] if inspect.getdoc(target) else ''}"]
+                    lines += [
+                        f"- `{public}.{method_name}{_signature(target) if not isinstance(method, property) else ''}`"
+                        f": {(inspect.getdoc(target) or '').splitlines()[0] if inspect.getdoc(target) else ''}"
+                    ]
                 lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

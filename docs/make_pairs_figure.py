@@ -23,7 +23,9 @@ PANEL = 384
 
 def _render_input(sample: dict) -> torch.Tensor:
     mosaic = F.unpack_bayer(sample["input"], sample["cfa"])
-    return render_rgb8(mosaic, sample["cfa"], sample["wb_gains"], sample["cam_to_srgb"] if sample["has_color_matrix"] else None)
+    return render_rgb8(
+        mosaic, sample["cfa"], sample["wb_gains"], sample["cam_to_srgb"] if sample["has_color_matrix"] else None
+    )
 
 
 def _panel(rgb: torch.Tensor, zoom: int) -> np.ndarray:
@@ -31,7 +33,9 @@ def _panel(rgb: torch.Tensor, zoom: int) -> np.ndarray:
         rgb = rgb.repeat_interleave(zoom, -2).repeat_interleave(zoom, -1)
     _, h, w = rgb.shape
     top, left = (h - PANEL) // 2, (w - PANEL) // 2
-    return (rgb[:, top:top + PANEL, left:left + PANEL].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    return (rgb[:, top : top + PANEL, left : left + PANEL].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(
+        np.uint8
+    )
 
 
 def main() -> None:

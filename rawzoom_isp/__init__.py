@@ -15,11 +15,29 @@ from ._lazy import lazy_exports
 __version__ = "0.2.0"
 
 _EXPORTS = {
-    **{name: f".{name}" for name in ("data", "errors", "eval", "export", "imageio", "isp", "loss", "models", "raw",
-                                     "synth", "train")},
-    **{name: ".isp" for name in ("BayerPack", "BayerUnpack", "BlackLevel", "ColorMatrix", "DataKind", "Demosaic",
-                                 "Gamma", "Pipeline", "Resize", "Stage", "ToneMap", "WhiteBalance", "register_stage")},
-    **{name: ".raw" for name in ("RawImage", "RawMeta", "read_raw", "write_dng")},
+    **{
+        name: f".{name}"
+        for name in ("data", "errors", "eval", "export", "imageio", "isp", "loss", "models", "raw", "synth", "train")
+    },
+    **dict.fromkeys(
+        (
+            "BayerPack",
+            "BayerUnpack",
+            "BlackLevel",
+            "ColorMatrix",
+            "DataKind",
+            "Demosaic",
+            "Gamma",
+            "Pipeline",
+            "Resize",
+            "Stage",
+            "ToneMap",
+            "WhiteBalance",
+            "register_stage",
+        ),
+        ".isp",
+    ),
+    **dict.fromkeys(("RawImage", "RawMeta", "read_raw", "write_dng"), ".raw"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
@@ -27,7 +45,18 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from . import data, errors, eval, export, imageio, isp, loss, models, raw, synth, train  # noqa: F401
     from .isp import (  # noqa: F401
-        BayerPack, BayerUnpack, BlackLevel, ColorMatrix, DataKind, Demosaic, Gamma, Pipeline, Resize, Stage, ToneMap,
-        WhiteBalance, register_stage,
+        BayerPack,
+        BayerUnpack,
+        BlackLevel,
+        ColorMatrix,
+        DataKind,
+        Demosaic,
+        Gamma,
+        Pipeline,
+        Resize,
+        Stage,
+        ToneMap,
+        WhiteBalance,
+        register_stage,
     )
     from .raw import RawImage, RawMeta, read_raw, write_dng  # noqa: F401

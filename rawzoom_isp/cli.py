@@ -85,8 +85,10 @@ def _outputs(inputs: list[str], output: str, fmt: str | None, suffix: str = "") 
     fmt = fmt or "png"
     stems = [os.path.splitext(os.path.basename(p))[0] for p in inputs]
     if len(set(stems)) != len(stems):
-        raise RawZoomError(f"{output}: two inputs share a name ({', '.join(sorted({s for s in stems if stems.count(s) > 1}))}); "
-                           "give them separate runs")
+        raise RawZoomError(
+            f"{output}: two inputs share a name ({', '.join(sorted({s for s in stems if stems.count(s) > 1}))}); "
+            "give them separate runs"
+        )
     return [os.path.join(output, f"{stem}{suffix}.{fmt}") for stem in stems]
 
 
@@ -255,9 +257,11 @@ def _cmd_zoom(args) -> None:
         raw = _zoom_region(read_raw(source, **_raw_options(args)), args)
         pixels = raw.shape[0] * raw.shape[1] * args.scale ** 2
         if pixels > args.max_pixels:
-            raise RawZoomError(f"{source}: the {args.scale}x zoom of {raw.shape[1]}x{raw.shape[0]} would be "
-                               f"{pixels / 1e6:.0f} MP, over --max-pixels {args.max_pixels / 1e6:.0f} MP; zoom a region "
-                               "(--centre, --region) or raise --max-pixels")
+            raise RawZoomError(
+                f"{source}: the {args.scale}x zoom of {raw.shape[1]}x{raw.shape[0]} would be "
+                f"{pixels / 1e6:.0f} MP, over --max-pixels {args.max_pixels / 1e6:.0f} MP; zoom a region "
+                "(--centre, --region) or raise --max-pixels"
+            )
         with torch.no_grad():
             rgb, steps = pipe(raw.bayer.to(args.device), raw.meta, return_intermediates=True)
         linear = steps["zoom"].cpu() if pipe["zoom"].gives == DataKind.LINEAR_RGB else None
@@ -422,7 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--method", choices=["brooks", "paper"], default="brooks")
     synth.add_argument("--cfa", choices=PATTERNS, default="RGGB")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--bits", type=int, default=14, choices=range(8, 17), metavar="8..16", help="white level 2^bits - 1")
+    synth.add_argument(
+        "--bits", type=int, default=14, choices=range(8, 17), metavar="8..16", help="white level 2^bits - 1"
+    )
     synth.add_argument("--no-noise", action="store_true")
     synth.add_argument("--force", action="store_true", help="overwrite an existing output")
     synth.set_defaults(run=_cmd_synth)

@@ -14,7 +14,9 @@ def shift_tolerant_crop(output: torch.Tensor, target: torch.Tensor, tolerance: i
     Returns (cropped target, offsets (B, 2) as (dy, dx) into the target). The choice carries no
     gradient; the crop does."""
     if output.ndim != 4 or target.ndim != 4:
-        raise ShapeError(f"expected (B, C, H, W) output and target, got {tuple(output.shape)} and {tuple(target.shape)}")
+        raise ShapeError(
+            f"expected (B, C, H, W) output and target, got {tuple(output.shape)} and {tuple(target.shape)}"
+        )
     height, width = output.shape[-2:]
     if tuple(target.shape[-2:]) != (height + 2 * tolerance, width + 2 * tolerance):
         raise ShapeError(

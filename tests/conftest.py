@@ -1,7 +1,6 @@
 """Shared fixtures. Real raw files come from ../shared/data/raw (relative to the repo root); tests
 that need them skip, saying so, when that folder is absent (a user's clone has none)."""
 import os
-
 import tempfile  # noqa: E402
 
 # The Triton interpreter must be chosen before any @triton.jit decorator runs.
@@ -17,6 +16,11 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 RAW_DIR = REPO.parent / "shared" / "data" / "raw"
 SAMPLE = REPO / "rawzoom_isp" / "samples" / "gopro_hero7_crop.dng"
+
+
+def gpu(test):
+    """Mark a test as needing a CUDA GPU (``pytest -m gpu`` runs these; ``make gpu-check`` does)."""
+    return pytest.mark.gpu(pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")(test))
 
 
 def shared_file(relative: str) -> Path:

@@ -7,12 +7,11 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import SAMPLE, shared_file
 
 import rawzoom_isp as rz
 from rawzoom_isp.cli import main
 from rawzoom_isp.imageio import read_image
-
-from conftest import SAMPLE, shared_file
 
 
 def test_info_table_and_json(capsys):
@@ -26,11 +25,18 @@ def test_info_table_and_json(capsys):
 
 def test_info_headerless(capsys):
     path = shared_file("headerless/fastopenisp_chart_rggb_1920x1080_10bit_u16le.raw")
-    assert main(["info", str(path), "--shape", "1080", "1920", "--cfa", "RGGB", "--black", "0", "--white", "1023", "--json"]) == 0
+    assert (
+        main(
+            ["info", str(path), "--shape", "1080", "1920", "--cfa", "RGGB", "--black", "0", "--white", "1023", "--json"]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["white_level"] == 1023
 
 
-@pytest.mark.parametrize("output, bits, dtype", [("out.png", 8, np.uint8), ("out16.png", 16, np.uint16), ("out.tif", 16, np.uint16)])
+@pytest.mark.parametrize(
+    "output, bits, dtype", [("out.png", 8, np.uint8), ("out16.png", 16, np.uint16), ("out.tif", 16, np.uint16)]
+)
 def test_render_writes_the_classical_image(tmp_path, output, bits, dtype):
     import cv2
 
@@ -106,7 +112,7 @@ def test_info_several_files_and_strict_json(tmp_path, capsys, caplog):
 
 
 def _png_chunks(path):
-    data = open(path, "rb").read()
+    data = path.read_bytes()
     chunks, offset = {}, 8
     while offset < len(data):
         length = int.from_bytes(data[offset:offset + 4], "big")
@@ -229,7 +235,9 @@ def test_ctrl_c_stops_cleanly(tmp_path):
 def test_export_commands_match_eager(tmp_path):
     from rawzoom_isp.export import build_program, example_inputs
 
-    assert main(["export", "--pt2", "--pipeline", "classical", "-o", str(tmp_path / "c.pt2"), "--size", "32", "32"]) == 0
+    assert (
+        main(["export", "--pt2", "--pipeline", "classical", "-o", str(tmp_path / "c.pt2"), "--size", "32", "32"]) == 0
+    )
     program = torch.export.load(tmp_path / "c.pt2").module()
     inputs = example_inputs(48, 64)  # another size: height and width are dynamic
     torch.testing.assert_close(program(*inputs), build_program("classical")(*inputs))

@@ -15,7 +15,9 @@ from rawzoom_isp.loss import cobi, contextual
 
 OPTIONS = [
     dict(kind=kind, distance=distance, spatial=spatial, spatial_weight=0.0 if spatial is None else 0.2)
-    for kind, distance, spatial in itertools.product(("contextual", "nearest"), ("cosine", "l2"), ("distance", "blend", None))
+    for kind, distance, spatial in itertools.product(
+        ("contextual", "nearest"), ("cosine", "l2"), ("distance", "blend", None)
+    )
     if not (kind == "nearest" and spatial == "blend")
 ]
 SHAPES = [  # (B, C, output H, W, target H, W)
@@ -71,7 +73,9 @@ def _hand_case():
 def test_hand_computed_nn(backend):
     x, y = _hand_case()
     # mean over k of min over i: k=1: min(0, 1, 4) = 0; k=2: min(1, 2, 1) = 1.
-    assert float(cobi(x, y, kind="nearest", distance="l2", spatial=None, backend=backend)) == pytest.approx(0.5, abs=1e-12)
+    assert float(cobi(x, y, kind="nearest", distance="l2", spatial=None, backend=backend)) == pytest.approx(
+        0.5, abs=1e-12
+    )
     # With the spatial distance (w_s = 0.1): columns sit at c = 1/4, 3/4 and rows at 1/6, 1/2, 5/6.
     # k=1: min(0 + 0.1/12, ...) = 1/120; k=2: min(1 + 0.1*7/12, 2 + 0.1/4, 1 + 0.1/12) = 1 + 1/120.
     value = cobi(x, y, kind="nearest", distance="l2", spatial_weight=0.1, backend=backend)

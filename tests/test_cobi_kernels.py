@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 import torch
+from conftest import gpu
 
 from rawzoom_isp.errors import ConfigError
 from rawzoom_isp.loss import cobi
@@ -42,7 +43,9 @@ def test_triton_matches_naive(options, shape):
 
 def test_triton_blend_falls_back_to_the_same_function():
     x, y = torch.randn(1, 8, 4, 4), torch.randn(1, 8, 4, 4)
-    torch.testing.assert_close(cobi(x, y, spatial="blend", backend="triton"), cobi(x, y, spatial="blend", backend="naive"))
+    torch.testing.assert_close(
+        cobi(x, y, spatial="blend", backend="triton"), cobi(x, y, spatial="blend", backend="naive")
+    )
 
 
 def test_backend_resolution(monkeypatch):
@@ -135,9 +138,6 @@ def test_every_triton_kernel_compiles_for_h100():
 
 
 # --- on a GPU only --------------------------------------------------------------------------
-
-gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
 
 @gpu
 @pytest.mark.parametrize("backend", ["triton", "cuda"])

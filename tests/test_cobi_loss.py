@@ -3,10 +3,9 @@ import pytest
 import torch
 
 import rawzoom_isp as rz
-from rawzoom_isp.shift_tolerant import shift_tolerant_crop
 from rawzoom_isp.errors import WeightsUnavailableError
-from rawzoom_isp.loss import CoBiLoss, VGG19Features, rgb_patches
-from rawzoom_isp.loss import vgg
+from rawzoom_isp.loss import CoBiLoss, VGG19Features, rgb_patches, vgg
+from rawzoom_isp.shift_tolerant import shift_tolerant_crop
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,9 @@ def test_torchvision_state_dict_and_its_convention(tmp_path, real_rgb):
     model, path = _torchvision_state(tmp_path)
     ours = VGG19Features(("relu2_2",), pooling="max", weights=path)
     assert ours.convention == "torchvision"
-    normalised = (real_rgb - torch.tensor([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).reshape(1, 3, 1, 1)
+    normalised = (real_rgb - torch.tensor([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1)) / torch.tensor(
+        [0.229, 0.224, 0.225]
+    ).reshape(1, 3, 1, 1)
     torch.testing.assert_close(ours(real_rgb)["relu2_2"], model.features[:9](normalised), rtol=1e-4, atol=1e-5)
 
 

@@ -4,12 +4,11 @@ import os
 
 import pytest
 import torch
+from conftest import SAMPLE
 
 import rawzoom_isp as rz
 from rawzoom_isp.eval import compare
 from rawzoom_isp.models import build_model, save_checkpoint
-
-from conftest import SAMPLE
 
 TINY = {"data": {"patch": 8, "noise_range": [0.5, 2.0]}, "model": {"arch": "packed", "width": 8, "blocks": 1},
         "optim": {"steps": 2, "batch_size": 2}, "train": {"log_every": 1, "checkpoint_every": 1}}

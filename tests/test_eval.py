@@ -5,17 +5,16 @@ import os
 
 import pytest
 import torch
+from conftest import SAMPLE
 
 import rawzoom_isp as rz
 from rawzoom_isp.data import bayer_downscale
 from rawzoom_isp.eval import emulated_cases, evaluate, paired, psnr, ssim, textured_windows
-from rawzoom_isp.eval.evaluate import baseline, colour_matched_psnr, mean_se, score
+from rawzoom_isp.eval.evaluate import baseline, color_matched_psnr, mean_se, score
 from rawzoom_isp.eval.metrics import lpips_model
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.models import build_model, save_checkpoint
 from rawzoom_isp.raw.reader import libraw_render
-
-from conftest import SAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +74,14 @@ def test_paired_statistics_by_hand():
     assert result == pytest.approx({"mean": mean, "se": se, "win_rate": 0.75, "n": 4})
 
 
-def test_colour_matched_psnr_forgives_an_affine_colour_change_only():
+def test_color_matched_psnr_forgives_an_affine_colour_change_only():
     target = torch.rand(3, 32, 32)
-    mixed = torch.einsum("ij,jhw->ihw", torch.tensor([[0.8, 0.1, 0.0], [0.0, 0.9, 0.05], [0.1, 0.0, 0.7]]), target) + 0.02
-    assert colour_matched_psnr(mixed, target) > 80 and psnr(mixed, target) < 30
+    mixed = (
+        torch.einsum("ij,jhw->ihw", torch.tensor([[0.8, 0.1, 0.0], [0.0, 0.9, 0.05], [0.1, 0.0, 0.7]]), target) + 0.02
+    )
+    assert color_matched_psnr(mixed, target) > 80 and psnr(mixed, target) < 30
     blurred = F.resize(F.resize(target[None], 0.5), 2.0)[0]
-    assert colour_matched_psnr(blurred, target) < 25
+    assert color_matched_psnr(blurred, target) < 25
 
 
 def test_score_searches_the_shift():

@@ -3,10 +3,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, SAMPLE
 
 import rawzoom_isp as rz
-
-from conftest import REPO, SAMPLE
 
 
 @pytest.fixture(scope="module")

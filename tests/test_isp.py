@@ -2,14 +2,13 @@
 import numpy as np
 import pytest
 import torch
+from conftest import gpu, shared_file
 
 import rawzoom_isp as rz
 from rawzoom_isp.errors import ConfigError, PipelineError, ShapeError
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.isp.kinds import DataKind
 from rawzoom_isp.raw.cfa import PATTERNS
-
-from conftest import shared_file
 
 # Packed channel (R, Gr, Gb, B) -> (row, col) inside the 2x2 tile, per pattern (isp.md section 4.2).
 OFFSETS = {
@@ -55,7 +54,9 @@ def test_black_level_per_position_and_batch():
     expected0 = (500 - torch.tensor([[64.0, 65], [66, 67]])) / (1023 - torch.tensor([[64.0, 65], [66, 67]]))
     torch.testing.assert_close(out[0, 0, :2, :2], expected0)
     torch.testing.assert_close(out[0, 0, 2:, 2:], expected0)
-    torch.testing.assert_close(out[1, 0, :2, :2], (490 - torch.tensor([[64.0, 65], [66, 67]])) / (1013 - torch.tensor([[64.0, 65], [66, 67]])))
+    torch.testing.assert_close(
+        out[1, 0, :2, :2], (490 - torch.tensor([[64.0, 65], [66, 67]])) / (1013 - torch.tensor([[64.0, 65], [66, 67]]))
+    )
     assert float(rz.BlackLevel()(torch.full((1, 1, 2, 2), 2000.0), _meta()).max()) == 1.0
 
 
@@ -122,7 +123,7 @@ def test_resize_bicubic_zoom():
     x = torch.rand(2, 3, 8, 8)
     out = rz.Resize(4)(x)
     assert out.shape == (2, 3, 32, 32)
-    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
 
 
 def test_orientation_codes():
@@ -137,7 +138,9 @@ def test_orientation_codes():
 
 
 def test_pipeline_checks_the_chain_when_built():
-    with pytest.raises(PipelineError, match=r"stage 'gamma'.*takes linear RGB.*stage 'black' before it gives normalised Bayer"):
+    with pytest.raises(
+        PipelineError, match=r"stage 'gamma'.*takes linear RGB.*stage 'black' before it gives normalised Bayer"
+    ):
         rz.Pipeline([("black", rz.BlackLevel()), ("gamma", rz.Gamma())])
     with pytest.raises(PipelineError, match="the pipeline input is"):
         rz.Pipeline([("demosaic", rz.Demosaic())])
@@ -149,7 +152,7 @@ def test_classical_runs_batched_unbatched_and_lists(sample_raw):
     pipe = rz.Pipeline.classical(demosaic="half")
     single = pipe(sample_raw)
     assert single.shape == (3, 384, 512) and single.dtype == torch.float32
-    assert 0 <= float(single.min()) and float(single.max()) <= 1
+    assert float(single.min()) >= 0 and float(single.max()) <= 1
     crop = sample_raw.crop(0, 0, 64, 64)
     batch = pipe([crop, crop])
     assert batch.shape == (2, 3, 32, 32)
@@ -165,7 +168,7 @@ def test_pipeline_follows_dtype(sample_raw):
     torch.testing.assert_close(out.float(), rz.Pipeline.classical()(crop), atol=1e-5, rtol=0)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@gpu
 def test_pipeline_follows_device(sample_raw):
     crop = sample_raw.crop(0, 0, 64, 64)
     out = rz.Pipeline.classical()(crop.bayer.cuda(), crop.meta)
@@ -267,7 +270,9 @@ def test_registered_stage_is_usable_from_config():
         def forward(self, x, meta=None):
             return x * self.factor
 
-    pipe = rz.Pipeline.from_config({"input": "linear_rgb", "stages": [{"name": "h", "type": "test_halve", "params": {"factor": 0.25}}]})
+    pipe = rz.Pipeline.from_config(
+        {"input": "linear_rgb", "stages": [{"name": "h", "type": "test_halve", "params": {"factor": 0.25}}]}
+    )
     torch.testing.assert_close(pipe(torch.ones(3, 2, 2)), torch.full((3, 2, 2), 0.25))
 
 
@@ -282,7 +287,11 @@ def test_entry_point_plugin_stage():
     )
     x = torch.full((3, 2, 2), 0.1)
     torch.testing.assert_close(pipe(x), F.srgb_gamma(x * 2))
-    assert pipe.to_config()["stages"][0] == {"name": "example_exposure", "type": "example_exposure", "params": {"stops": 1.0}}
+    assert pipe.to_config()["stages"][0] == {
+        "name": "example_exposure",
+        "type": "example_exposure",
+        "params": {"stops": 1.0},
+    }
 
 
 # --- agreement with LibRaw ------------------------------------------------------------------
@@ -321,7 +330,6 @@ def test_classical_agrees_with_libraw_half_size(name):
 
 def test_orientation_matches_libraw(sample_raw):
     import rawpy
-
     from conftest import SAMPLE
 
     with rawpy.imread(str(SAMPLE)) as r:

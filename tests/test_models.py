@@ -3,6 +3,7 @@ inference, the learned_zoom stage, checkpoints that are validated before anythin
 import pytest
 import torch
 import torch.nn.functional as TF
+from conftest import SAMPLE, gpu
 
 import rawzoom_isp as rz
 from rawzoom_isp.errors import ConfigError, WeightsUnavailableError
@@ -11,8 +12,6 @@ from rawzoom_isp.models import PackedZoomNet, ZoomNet, build_model, load_model, 
 from rawzoom_isp.models.common import classical_zoom
 from rawzoom_isp.models.zoomnet import CenteredBatchNorm, _TransposedConvSame
 from rawzoom_isp.raw.cfa import PATTERNS, shifted_pattern, transform_pattern, unify_flips
-
-from conftest import SAMPLE
 
 TINY_ZOOMNET = dict(arch="zoomnet", width=8, blocks=2, up_channels=8)
 TINY_PACKED = dict(arch="packed", width=8, blocks=2)
@@ -66,7 +65,9 @@ def test_transposed_convolution_is_tf_same():
         conv.weight.copy_((weight[:, None] * weight[None, :] / 100).reshape(1, 1, 3, 3))  # separable, for 1-D reading
         conv.bias.zero_()
     x = torch.tensor([1.0, 2.0, 3.0])
-    out = conv(x.reshape(1, 1, 1, 3).expand(1, 1, 3, 3).contiguous() * torch.tensor([0.0, 1.0, 0.0]).reshape(1, 1, 3, 1))
+    out = conv(
+        x.reshape(1, 1, 1, 3).expand(1, 1, 3, 3).contiguous() * torch.tensor([0.0, 1.0, 0.0]).reshape(1, 1, 3, 1)
+    )
     row = out[0, 0, 2]  # row 2 receives input row 1 through weight row 0 (value 1 / 100)
     expected = torch.zeros(6)
     for i in range(6):
@@ -142,7 +143,7 @@ def test_learned_zoom_stage_any_cfa_dtype_and_config_round_trip(tmp_path):
     for top, left in ((100, 200), (101, 200), (100, 201), (101, 201)):  # all four phases
         crop = raw.crop(top, left, 40, 48)
         out = pipe(crop)
-        assert out.shape == (3, 160, 192) and 0 <= float(out.min()) and float(out.max()) <= 1
+        assert out.shape == (3, 160, 192) and float(out.min()) >= 0 and float(out.max()) <= 1
     again = rz.Pipeline.from_config(pipe.to_config())
     torch.testing.assert_close(again(crop), out)
     for dtype in (torch.float64, torch.bfloat16, torch.float16):
@@ -201,3 +202,12 @@ def test_residual_base_is_bilinear_demosaic_then_bicubic():
     packed = torch.rand(1, 4, 5, 6)
     rgb = F.demosaic_bilinear(F.unpack_bayer(packed, "RGGB"), "RGGB")
     torch.testing.assert_close(classical_zoom(packed, 4), TF.interpolate(rgb, scale_factor=4, mode="bicubic"))
+
+
+@gpu
+def test_learned_zoom_on_the_gpu_matches_the_cpu():
+    raw = rz.read_raw(SAMPLE).crop(101, 200, 128, 160)
+    pipe = rz.Pipeline.default(scale=4)
+    on_gpu = pipe(raw.bayer.cuda(), raw.meta)
+    assert on_gpu.is_cuda
+    torch.testing.assert_close(on_gpu.cpu(), rz.Pipeline.default(scale=4)(raw), atol=2e-3, rtol=0)

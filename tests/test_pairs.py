@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import RAW_DIR, SAMPLE
 
 import rawzoom_isp as rz
 from rawzoom_isp.data import EmulatedRawPairs, PairDataset, SRRawDataset, SyntheticPairs, ZoomPair, bayer_downscale
@@ -11,9 +12,6 @@ from rawzoom_isp.data.emulated import emulate_low, noise_model
 from rawzoom_isp.imageio import write_image
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.raw.cfa import PACK_INDEX, PATTERNS, shifted_pattern
-
-from conftest import SAMPLE, shared_file
-
 
 DIHEDRAL = [(t, v, h) for t in (False, True) for v in (False, True) for h in (False, True)]
 
@@ -31,7 +29,9 @@ def _locate(image, patch):
     for transpose, flip_v, flip_h in DIHEDRAL:
         candidate = _transformed(patch, transpose, flip_v, flip_h)  # the 8 run through the whole group
         ch, cw = candidate.shape[-2:]
-        hits = (image[:, : image.shape[1] - ch + 1, : image.shape[2] - cw + 1] - candidate[:, :1, :1]).abs().amax(0) < 1e-6
+        hits = (image[:, : image.shape[1] - ch + 1, : image.shape[2] - cw + 1] - candidate[:, :1, :1]).abs().amax(
+            0
+        ) < 1e-6
         for y, x in hits.nonzero().tolist():
             if torch.allclose(image[:, y:y + ch, x:x + cw], candidate, atol=1e-6):
                 return transpose, flip_v, flip_h, y, x
@@ -131,7 +131,7 @@ def test_synthetic_pairs(image_folder, method):
     sample = dataset[1]
     assert sample["input"].shape == (4, 16, 16) and sample["target"].shape == (3, 128, 128)
     assert sample["pairs"] == "synthetic" and sample["source"] == "view1.png"
-    assert -0.2 <= float(sample["input"].min()) and float(sample["input"].max()) <= 1.3
+    assert float(sample["input"].min()) >= -0.2 and float(sample["input"].max()) <= 1.3
     # The target is a window of the image itself.
     assert _locate(rz.imageio.read_image(image_folder / "view1.png"), sample["target"]) is not None
 
@@ -145,12 +145,8 @@ def test_synthetic_full_image_and_rgb_arm(image_folder):
 
 def _real_raw_folder(tmp_path):
     """The bundled HERO7 crop plus, when present, the real crops in ../shared."""
-    paths = [str(SAMPLE)]
-    try:
-        paths.append(str(shared_file("dng/gopro_hero6_gopr0024_crop1024x768_y1116_x1488.dng")))
-    except pytest.skip.Exception:
-        pass
-    return paths
+    second = RAW_DIR / "dng" / "gopro_hero6_gopr0024_crop1024x768_y1116_x1488.dng"
+    return [str(SAMPLE)] + ([str(second)] if second.exists() else [])
 
 
 def test_emulated_pairs_from_real_raws(tmp_path):
@@ -209,7 +205,9 @@ def _write_jpeg(path, rgb, focal):
 
 def _affine(angle_deg, scale, tx, ty):
     a = np.deg2rad(angle_deg)
-    return np.array([[scale * np.cos(a), -scale * np.sin(a), tx], [scale * np.sin(a), scale * np.cos(a), ty], [0, 0, 1.0]])
+    return np.array(
+        [[scale * np.cos(a), -scale * np.sin(a), tx], [scale * np.sin(a), scale * np.cos(a), ty], [0, 0, 1.0]]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -225,8 +223,17 @@ def srraw_root(tmp_path_factory):
     # Input: the whole scene at 256 x 256 (3 x smaller), a Bayer raw of it and its JPEG.
     small = F.resize(scene[None], 1 / 3)[0]
     mosaic = F.mosaic(F.srgb_degamma(small), "RGGB")[0]
-    raw = rz.RawImage(bayer=(mosaic * 4000 + 100).round(), cfa="RGGB", black_level=100, white_level=4100,
-                      wb_gains=[1.8, 1.0, 1.6], cam_to_srgb=torch.eye(3), focal_length_mm=24.0, make="Sony", model="test")
+    raw = rz.RawImage(
+        bayer=(mosaic * 4000 + 100).round(),
+        cfa="RGGB",
+        black_level=100,
+        white_level=4100,
+        wb_gains=[1.8, 1.0, 1.6],
+        cam_to_srgb=torch.eye(3),
+        focal_length_mm=24.0,
+        make="Sony",
+        model="test",
+    )
     rz.write_dng(sequence / "00005.dng", raw)
     _write_jpeg(sequence / "00005.JPG", small, 24)
     # Target: the central quarter of the field of view (64 x 64 input px) at 4 x = 256 x 256, misaligned.

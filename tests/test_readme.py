@@ -8,12 +8,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, SAMPLE
 
 import rawzoom_isp as rz
 from rawzoom_isp.cli import main
 from rawzoom_isp.models import build_model, save_checkpoint
-
-from conftest import REPO, SAMPLE
 
 README = (REPO / "README.md").read_text()
 TINY_TRAINING = ["--set", "optim.steps=2", "--set", "optim.batch_size=2", "--set", "data.patch=8",

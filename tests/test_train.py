@@ -9,13 +9,12 @@ import time
 
 import pytest
 import torch
+from conftest import SAMPLE
 
 import rawzoom_isp as rz
 from rawzoom_isp.errors import ConfigError, WeightsUnavailableError
 from rawzoom_isp.models import build_model, load_model, save_checkpoint
 from rawzoom_isp.train import load_config, lr_at, train
-
-from conftest import SAMPLE
 
 TINY = dict(arch="packed", width=8, blocks=2)
 
@@ -80,10 +79,18 @@ def test_config_errors(tmp_path):
         load_config({"data": {}})
     assert load_config({"data": {"source": "rgb", "root": "x"}})["data"]["input"] == "rgb"
     bad = {
-        ("optim", "batch_size"): [0, -1, 1e6, 2.5, "4"], ("optim", "steps"): [0, 2.5], ("optim", "lr"): [0, -1e-3,
-        float("nan"), 1e30], ("optim", "decay_steps"): [0], ("train", "checkpoint_every"): [0], ("train", "log_every"): [0],
-        ("data", "patch"): [0, 7.5], ("data", "files"): [[], "a.dng", [1]], ("model", "width"): [0, 100000, "8"],
-        ("model", "blocks"): [10**7], ("data", "noise_range"): [[2.0, 1.0], [0, 1], 3], ("loss", "type"): ["l2"],
+        ("optim", "batch_size"): [0, -1, 1e6, 2.5, "4"],
+        ("optim", "steps"): [0, 2.5],
+        ("optim", "lr"): [0, -1e-3, float("nan"), 1e30],
+        ("optim", "decay_steps"): [0],
+        ("train", "checkpoint_every"): [0],
+        ("train", "log_every"): [0],
+        ("data", "patch"): [0, 7.5],
+        ("data", "files"): [[], "a.dng", [1]],
+        ("model", "width"): [0, 100000, "8"],
+        ("model", "blocks"): [10**7],
+        ("data", "noise_range"): [[2.0, 1.0], [0, 1], 3],
+        ("loss", "type"): ["l2"],
         ("data", "augment"): ["yes"],
     }
     for (section, key), values in bad.items():

@@ -20,6 +20,7 @@ import os
 import torch
 import torch.nn.functional as TF
 
+from ..errors import ConfigError, DataError, ShapeError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
 from ..raw.cfa import PACK_INDEX, shifted_pattern
@@ -28,7 +29,6 @@ from ..raw.reader import RAW_EXTENSIONS, libraw_render, read_raw
 from ..synth.noise import add_noise, estimate_noise
 from .pairs import PairDataset, ZoomPair
 from .synthetic import list_files
-from ..errors import ConfigError, DataError, ShapeError
 
 REFERENCES = ("libraw", "classical")
 

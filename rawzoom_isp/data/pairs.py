@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as TF
 from torch.utils.data import Dataset
 
+from ..errors import ConfigError, DataError, ShapeError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
 from ..raw.cfa import shifted_pattern, transform_pattern, unify_flips
 from ..raw.image import RawMeta
 from ..synth.unprocess import render_linear
-from ..errors import ConfigError, DataError, ShapeError
 
 INPUT_FORMATS = ("raw", "rgb")
 
@@ -54,7 +54,9 @@ def _normalised_meta(cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor
                    wb_gains=wb_gains, cam_to_srgb=cam_to_srgb)
 
 
-def render_rgb(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> torch.Tensor:
+def render_rgb(
+    mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None
+) -> torch.Tensor:
     """A normalised mosaic (1, H, W) rendered by the classical pipeline from its packing stage on
     (bilinear demosaic, camera WB, colour matrix when known, sRGB): (3, H, W) in [0, 1]."""
     pipe = Pipeline.classical(demosaic="bilinear", color_matrix=cam_to_srgb is not None)
@@ -83,7 +85,9 @@ def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_s
                        cam_to_srgb=cam_to_srgb, wb_source="camera").with_mosaic(padded)
         with tempfile.TemporaryDirectory() as folder:
             write_dng(os.path.join(folder, "low.dng"), raw)
-            rgb = libraw_render(os.path.join(folder, "low.dng"))[:, pad:pad + mosaic.shape[-2], pad:pad + mosaic.shape[-1]]
+            rgb = libraw_render(os.path.join(folder, "low.dng"))[
+                :, pad : pad + mosaic.shape[-2], pad : pad + mosaic.shape[-1]
+            ]
     elif render == "classical":
         rgb = render_rgb(mosaic, cfa, wb_gains, cam_to_srgb)
     else:

@@ -30,12 +30,12 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path
+from ..errors import ConfigError, MissingDataError
 from ..imageio import read_image
 from ..isp import functional as F
 from ..raw.reader import RAW_EXTENSIONS, libraw_linear_means, read_raw
 from .ecc import centre_scaling, ecc_affine, warp_affine
 from .pairs import PairDataset, ZoomPair
-from ..errors import ConfigError, MissingDataError
 
 log = logging.getLogger(__name__)
 PAIRS_4X = ((5, 1), (6, 2), (7, 3))

@@ -6,11 +6,11 @@ import os
 import torch
 import torch.nn.functional as TF
 
+from ..errors import DataError, MissingDataError
 from ..imageio import read_image
 from ..isp import functional as F
 from ..synth.unprocess import unprocess
 from .pairs import PairDataset, ZoomPair
-from ..errors import DataError, MissingDataError
 
 CACHED_IMAGES = 16
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -32,8 +32,12 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
     kernel = (kernel / kernel.sum()).to(x.device)
     c = x.shape[1]
-    x = TF.conv2d(TF.pad(x, (radius, radius, 0, 0), mode="reflect"), kernel.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return TF.conv2d(TF.pad(x, (0, 0, radius, radius), mode="reflect"), kernel.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    x = TF.conv2d(
+        TF.pad(x, (radius, radius, 0, 0), mode="reflect"), kernel.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c
+    )
+    return TF.conv2d(
+        TF.pad(x, (0, 0, radius, radius), mode="reflect"), kernel.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c
+    )
 
 
 def subpixel_shift(x: torch.Tensor, dy: float, dx: float) -> torch.Tensor:
@@ -86,7 +90,14 @@ class SyntheticPairs(PairDataset):
         if self.misalign > 0:
             dy, dx = ((torch.rand(2, generator=generator) * 2 - 1) * self.misalign).tolist()
             low = subpixel_shift(low, dy, dx)
-        mosaic, meta = unprocess(low.clamp(0, 1), cfa=self.cfa, method=self.method, noise=self.noise, generator=generator)
-        return ZoomPair(mosaic=mosaic[0], cfa=self.cfa, target=target, wb_gains=(meta.wb_gains * meta.brightness[:, None])[0],
-                        cam_to_srgb=meta.cam_to_srgb[0], info={"source": source, "pairs": "synthetic", "target_white_balanced": True,
-                              "render": self.method})
+        mosaic, meta = unprocess(
+            low.clamp(0, 1), cfa=self.cfa, method=self.method, noise=self.noise, generator=generator
+        )
+        return ZoomPair(
+            mosaic=mosaic[0],
+            cfa=self.cfa,
+            target=target,
+            wb_gains=(meta.wb_gains * meta.brightness[:, None])[0],
+            cam_to_srgb=meta.cam_to_srgb[0],
+            info={"source": source, "pairs": "synthetic", "target_white_balanced": True, "render": self.method},
+        )

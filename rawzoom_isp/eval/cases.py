@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import torch
 
-from ..isp import functional as F
-from ..raw.image import RawImage
-from ..raw.reader import read_raw
 from ..data.emulated import emulate_low, noise_model, reference_render
 from ..data.pairs import ZoomPair
 from ..errors import ConfigError, DataError
+from ..isp import functional as F
+from ..raw.image import RawImage
+from ..raw.reader import read_raw
 
 PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
 

@@ -22,13 +22,13 @@ import json
 import math
 import os
 import tempfile
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
-from ..shift_tolerant import shift_tolerant_crop
 from ..atomic import atomic_path
 from ..data.pairs import render_rgb, render_rgb8
+from ..errors import ConfigError, DataError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
 from ..models.checkpoint import read_checkpoint
@@ -36,9 +36,9 @@ from ..models.stage import LearnedZoom
 from ..raw.dng import write_dng
 from ..raw.image import RawImage
 from ..raw.reader import libraw_render
+from ..shift_tolerant import shift_tolerant_crop
 from .cases import Case
 from .metrics import lpips_distance, lpips_model, psnr, ssim
-from ..errors import ConfigError, DataError
 
 BASELINES = {
     "libraw": "LibRaw AHD render of the LR raw (camera WB, sRGB), bicubic N x",
@@ -88,7 +88,7 @@ class ModelMethod:
             return F.apply_white_balance(out, low.wb_gains, gamma=F.WB_GAMMA, clip=True)
 
 
-def colour_matched_psnr(output: torch.Tensor, target: torch.Tensor) -> float:
+def color_matched_psnr(output: torch.Tensor, target: torch.Tensor) -> float:
     """PSNR after the affine colour map (3 x 4, least squares over all pixels) that best takes
     ``output`` to ``target``: what is left is detail, noise and misregistration, not colour."""
     x = torch.cat([output.reshape(3, -1), torch.ones(1, output[0].numel(), dtype=output.dtype)]).double()
@@ -103,7 +103,7 @@ def score(output: torch.Tensor, target: torch.Tensor, tolerance: int) -> dict:
         output = output[:, tolerance:-tolerance, tolerance:-tolerance]
         target = shift_tolerant_crop(output[None], target[None], tolerance, stride=1)[0][0]
     return {"psnr": psnr(output, target), "ssim": ssim(output, target),
-            "psnr_cm": colour_matched_psnr(output, target), "lpips": lpips_distance(output, target)}
+            "psnr_cm": color_matched_psnr(output, target), "lpips": lpips_distance(output, target)}
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -140,7 +140,7 @@ def evaluate(models: dict[str, str], cases: Iterable[Case], scale: int, out: str
             figure = (case, outputs)
     if not rows:
         raise DataError("no test cases to score")
-    result = summarise(rows, list(methods), list(models), [b for b in baselines])
+    result = summarise(rows, list(methods), list(models), list(baselines))
     result.update(tolerance_px=tolerance, lpips_note=lpips_model()[1], scale=scale,
                   baselines={b: BASELINES[b] for b in baselines})
     if out:

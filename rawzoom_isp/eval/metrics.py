@@ -25,7 +25,10 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5)
     g = torch.exp(-(taps ** 2) / (2 * sigma ** 2))
     g = g / g.sum()
     channels = x.shape[1]
-    rows, cols = g.reshape(1, 1, 1, -1).expand(channels, 1, 1, window), g.reshape(1, 1, -1, 1).expand(channels, 1, window, 1)
+    rows, cols = (
+        g.reshape(1, 1, 1, -1).expand(channels, 1, 1, window),
+        g.reshape(1, 1, -1, 1).expand(channels, 1, window, 1),
+    )
 
     def blur(t):
         return F.conv2d(F.conv2d(t, rows, groups=channels), cols, groups=channels)

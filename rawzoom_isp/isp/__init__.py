@@ -7,10 +7,25 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "functional": ".functional", "DataKind": ".kinds", "Pipeline": ".pipeline", "Stage": ".stage",
-    **{name: ".registry" for name in ("available_stages", "register_stage", "stage_class")},
-    **{name: ".stages" for name in ("BayerPack", "BayerUnpack", "BlackLevel", "ColorMatrix", "Demosaic", "Gamma",
-                                    "Resize", "ToneMap", "WhiteBalance")},
+    "functional": ".functional",
+    "DataKind": ".kinds",
+    "Pipeline": ".pipeline",
+    "Stage": ".stage",
+    **dict.fromkeys(("available_stages", "register_stage", "stage_class"), ".registry"),
+    **dict.fromkeys(
+        (
+            "BayerPack",
+            "BayerUnpack",
+            "BlackLevel",
+            "ColorMatrix",
+            "Demosaic",
+            "Gamma",
+            "Resize",
+            "ToneMap",
+            "WhiteBalance",
+        ),
+        ".stages",
+    ),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
@@ -22,5 +37,13 @@ if TYPE_CHECKING:
     from .registry import available_stages, register_stage, stage_class  # noqa: F401
     from .stage import Stage  # noqa: F401
     from .stages import (  # noqa: F401
-        BayerPack, BayerUnpack, BlackLevel, ColorMatrix, Demosaic, Gamma, Resize, ToneMap, WhiteBalance,
+        BayerPack,
+        BayerUnpack,
+        BlackLevel,
+        ColorMatrix,
+        Demosaic,
+        Gamma,
+        Resize,
+        ToneMap,
+        WhiteBalance,
     )

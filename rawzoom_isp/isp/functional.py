@@ -56,7 +56,7 @@ def unpack_bayer(packed: torch.Tensor, cfa: str) -> torch.Tensor:
     return F.pixel_shuffle(packed[..., inverse, :, :], 2)
 
 
-def _colour_masks(height: int, width: int, cfa: str, like: torch.Tensor) -> torch.Tensor:
+def _color_masks(height: int, width: int, cfa: str, like: torch.Tensor) -> torch.Tensor:
     """(3, H, W): 1 where the CFA samples R, G, B respectively."""
     selector = torch.tensor([[1.0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=like.dtype, device=like.device)
     return unpack_bayer(selector[:, :, None, None].expand(3, 4, height // 2, width // 2), cfa)[:, 0]
@@ -65,7 +65,7 @@ def _colour_masks(height: int, width: int, cfa: str, like: torch.Tensor) -> torc
 def mosaic(rgb: torch.Tensor, cfa: str) -> torch.Tensor:
     """Sample RGB (..., 3, H, W) through a Bayer CFA: (..., 1, H, W), each site keeping its colour."""
     _check_even(rgb, "mosaic")
-    return (rgb * _colour_masks(*rgb.shape[-2:], cfa, rgb)).sum(dim=-3, keepdim=True)
+    return (rgb * _color_masks(*rgb.shape[-2:], cfa, rgb)).sum(dim=-3, keepdim=True)
 
 
 def packed_to_rgb_half(packed: torch.Tensor) -> torch.Tensor:
@@ -88,7 +88,7 @@ def demosaic_bilinear(x: torch.Tensor, cfa: str) -> torch.Tensor:
     height, width = x.shape[-2:]
     flat = x.reshape(-1, 1, height, width)
     # Each colour plane keeps its own samples, zero elsewhere.
-    planes = F.pad(flat * _colour_masks(height, width, cfa, x), (1, 1, 1, 1), mode="reflect")
+    planes = F.pad(flat * _color_masks(height, width, cfa, x), (1, 1, 1, 1), mode="reflect")
     kernels = torch.stack([_BILINEAR_RB, _BILINEAR_G, _BILINEAR_RB]).to(x).unsqueeze(1)
     rgb = F.conv2d(planes, kernels, groups=3)
     return rgb.reshape(*lead, 3, height, width)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,7 +27,9 @@ class Pipeline(nn.Module):
     (RawMeta, batched or not), batched (B, C, H, W) or unbatched; follows the input's device and dtype.
     """
 
-    def __init__(self, stages: Iterable[tuple[str, Stage]] | Mapping[str, Stage], input_kind: DataKind | str = DataKind.BAYER_DN):
+    def __init__(
+        self, stages: Iterable[tuple[str, Stage]] | Mapping[str, Stage], input_kind: DataKind | str = DataKind.BAYER_DN
+    ):
         super().__init__()
         items = list(stages.items() if isinstance(stages, Mapping) else stages)
         if not items:
@@ -42,7 +45,9 @@ class Pipeline(nn.Module):
             try:
                 gives = stage.output_kind(kinds[-1])
             except PipelineError as exc:
-                before = f"stage {items[len(kinds) - 2][0]!r} before it gives" if len(kinds) > 1 else "the pipeline input is"
+                before = (
+                    f"stage {items[len(kinds) - 2][0]!r} before it gives" if len(kinds) > 1 else "the pipeline input is"
+                )
                 raise PipelineError(f"stage {name!r}: {exc}; {before} {kinds[-1].label}") from None
             self.stages[name] = stage
             kinds.append(gives)
@@ -99,13 +104,15 @@ class Pipeline(nn.Module):
             tomli_w.dump(self.to_config(), fh)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | str | os.PathLike) -> "Pipeline":
+    def from_config(cls, config: Mapping[str, Any] | str | os.PathLike) -> Pipeline:
         """Build from a dict or a TOML file; unknown keys, stage types or parameters raise ConfigError."""
         if not isinstance(config, Mapping):
             config = read_toml(config, "pipeline config")
         unknown = sorted(set(config) - _CONFIG_KEYS)
         if unknown:
-            raise ConfigError(f"unknown pipeline config key(s) {', '.join(unknown)}; expected {', '.join(sorted(_CONFIG_KEYS))}")
+            raise ConfigError(
+                f"unknown pipeline config key(s) {', '.join(unknown)}; expected {', '.join(sorted(_CONFIG_KEYS))}"
+            )
         entries = config.get("stages")
         if not entries:
             raise ConfigError("pipeline config needs a non-empty 'stages' list")
@@ -121,7 +128,9 @@ class Pipeline(nn.Module):
         try:
             input_kind = DataKind(config.get("input", DataKind.BAYER_DN.value))
         except ValueError:
-            raise ConfigError(f"unknown input kind {config['input']!r}; expected one of {[k.value for k in DataKind]}") from None
+            raise ConfigError(
+                f"unknown input kind {config['input']!r}; expected one of {[k.value for k in DataKind]}"
+            ) from None
         try:
             return cls(stages, input_kind=input_kind)
         except PipelineError as exc:
@@ -129,24 +138,29 @@ class Pipeline(nn.Module):
 
     # -- ready-made graphs ---------------------------------------------------------------
     @classmethod
-    def classical(cls, demosaic: str = "bilinear", gamma: str = "srgb", color_matrix: bool = True) -> "Pipeline":
+    def classical(cls, demosaic: str = "bilinear", gamma: str = "srgb", color_matrix: bool = True) -> Pipeline:
         """black -> pack -> demosaic -> white balance -> colour matrix -> gamma, from the raw's metadata.
         ``demosaic="half"`` renders at half size like LibRaw's half_size; ``color_matrix=False``
         leaves the colours in camera RGB (for raws that carry no colour matrix)."""
-        stages = [("black", BlackLevel()), ("pack", BayerPack()), ("demosaic", Demosaic(demosaic)), ("wb", WhiteBalance())]
+        stages = [
+            ("black", BlackLevel()),
+            ("pack", BayerPack()),
+            ("demosaic", Demosaic(demosaic)),
+            ("wb", WhiteBalance()),
+        ]
         if color_matrix:
             stages.append(("ccm", ColorMatrix()))
         return cls(stages + [("gamma", Gamma(gamma))])
 
 
     @classmethod
-    def default(cls, scale: int = 4, weights: str = "default", **zoom_options) -> "Pipeline":
+    def default(cls, scale: int = 4, weights: str = "default", **zoom_options) -> Pipeline:
         """The learned-zoom graph with the shipped weights of ``scale`` (or a checkpoint's): see
         ``learned``. ``zoom_options`` go to the ``learned_zoom`` stage (tile, progress)."""
         return cls.learned(stage_class("learned_zoom")(weights=weights, scale=scale, **zoom_options))
 
     @classmethod
-    def learned(cls, zoom: Stage) -> "Pipeline":
+    def learned(cls, zoom: Stage) -> Pipeline:
         """black -> pack -> the learned zoom stage -> white balance; then, for a network with linear
         output, colour matrix and sRGB gamma (for a display-output network, as the paper, WB works in
         gamma space). Output: display RGB, N x the mosaic."""

@@ -17,7 +17,9 @@ def register_stage(name: str):
     def decorate(cls):
         existing = _STAGES.get(name)
         if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
-            raise ConfigError(f"stage type {name!r} is already registered by {existing.__module__}.{existing.__qualname__}")
+            raise ConfigError(
+                f"stage type {name!r} is already registered by {existing.__module__}.{existing.__qualname__}"
+            )
         cls.type_name = name
         _STAGES[name] = cls
         return cls

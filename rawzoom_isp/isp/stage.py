@@ -43,7 +43,7 @@ class Stage(nn.Module):
         return out
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "Stage":
+    def from_params(cls, params: dict[str, Any]) -> Stage:
         accepted = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
         unknown = sorted(set(params) - set(accepted))
         if unknown:

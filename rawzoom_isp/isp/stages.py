@@ -30,7 +30,9 @@ class BlackLevel(Stage):
     def __init__(self, clip: bool = True, black_level: list | None = None, white_level: float | None = None):
         super().__init__()
         self.clip = bool(clip)
-        self.black_level = None if black_level is None else torch.as_tensor(black_level, dtype=torch.float32).expand(2, 2)
+        self.black_level = (
+            None if black_level is None else torch.as_tensor(black_level, dtype=torch.float32).expand(2, 2)
+        )
         self.white_level = white_level
 
     def forward(self, x, meta=None):

@@ -12,8 +12,8 @@ import logging
 import torch
 
 from ..errors import ConfigError
-from .naive import naive_cobi
 from .common import interpreting
+from .naive import naive_cobi
 from .op import fused_cobi
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,10 @@ def _distance_rows(tgt, out, out_sq, pos_tgt, pos_out, distance, spatial_weight,
 
 def _grid_similarity_rows(pos_tgt, pos_out, h, eps):
     """CXsp for a chunk of target rows: steps 3-4 on the squared distances of the 255-scaled grid."""
-    grid = torch.cdist(BLEND_GRID_SCALE * pos_tgt, BLEND_GRID_SCALE * pos_out, compute_mode="donot_use_mm_for_euclid_dist") ** 2
+    grid = (
+        torch.cdist(BLEND_GRID_SCALE * pos_tgt, BLEND_GRID_SCALE * pos_out, compute_mode="donot_use_mm_for_euclid_dist")
+        ** 2
+    )
     grid = grid / (grid.min(dim=1, keepdim=True).values + eps)
     return torch.softmax((1 - grid) / h, dim=1)
 
@@ -70,7 +73,9 @@ def _forward_image(tgt, out, pos_tgt, pos_out, opts, chunk):
             row_logsum[i0:i1] = logsum
             log_cx = logits.sub_(logsum[:, None])
             if spatial == "blend":
-                combined = log_cx.exp().mul_(1 - w).add_(_grid_similarity_rows(pos_tgt[i0:i1], pos_out, h, eps), alpha=w)
+                combined = (
+                    log_cx.exp().mul_(1 - w).add_(_grid_similarity_rows(pos_tgt[i0:i1], pos_out, h, eps), alpha=w)
+                )
                 value, index = combined.max(dim=0)
                 feature_cx = torch.where(value > best, log_cx.gather(0, index[None])[0].exp(), feature_cx)
             else:

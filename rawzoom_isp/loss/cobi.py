@@ -33,6 +33,7 @@ from ..errors import ConfigError, ShapeError
 from .backends import run_backend
 from .common import DEFAULT_MEMORY_BUDGET, DISTANCES, KIND_ALIASES, KINDS, REDUCTIONS, SPATIAL, grid_positions
 
+
 def _check(x: torch.Tensor, y: torch.Tensor, kind, distance, spatial, h, eps, reduction) -> None:
     for name, t in (("x", x), ("y", y)):
         if not isinstance(t, torch.Tensor) or t.ndim != 4:

@@ -11,16 +11,16 @@ what it is batched with).
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from ..shift_tolerant import shift_tolerant_crop
 from .cobi import cobi
 from .vgg import VGG19Features
-from ..errors import ConfigError
 
 PAPER_PATCH_SIZE = {4: 10, 8: 15}
 PAPER_VGG_LAYERS = {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_2": 0.5}
@@ -55,11 +55,25 @@ class CoBiLoss(nn.Module):
     did. Remaining keyword arguments (h, eps, sample, backend, memory_budget) go to ``rz.loss.cobi``
     for both terms."""
 
-    def __init__(self, scale: int = 4, preset: str = "paper", patch_size: int | None = None, patch_stride: int = 1,
-                 patch_padding: str | None = None, rgb_weight: float | None = None, vgg_weight: float | None = None,
-                 spatial: str | None = "preset", spatial_weight: float | None = None,
-                 vgg_layers: Mapping[str, float] | None = None, vgg_pooling: str = "avg", vgg_weights: str | None = None,
-                 features: VGG19Features | None = None, tolerance: int = 0, shift_stride: int = 2, **cobi_options):
+    def __init__(
+        self,
+        scale: int = 4,
+        preset: str = "paper",
+        patch_size: int | None = None,
+        patch_stride: int = 1,
+        patch_padding: str | None = None,
+        rgb_weight: float | None = None,
+        vgg_weight: float | None = None,
+        spatial: str | None = "preset",
+        spatial_weight: float | None = None,
+        vgg_layers: Mapping[str, float] | None = None,
+        vgg_pooling: str = "avg",
+        vgg_weights: str | None = None,
+        features: VGG19Features | None = None,
+        tolerance: int = 0,
+        shift_stride: int = 2,
+        **cobi_options,
+    ):
         super().__init__()
         if preset not in PRESETS:
             raise ConfigError(f"CoBiLoss preset must be one of {', '.join(PRESETS)}, got {preset!r}")

@@ -34,7 +34,7 @@ def build_extension(verbose: bool = False, build_directory: str | None = None):
                 extra_cflags=["-O3"], verbose=verbose, build_directory=build_directory, is_python_module=False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cuda_extension_available() -> bool:
     """Load the extension (prebuilt, else JIT) once; False, with the reason logged, when impossible."""
     if not torch.cuda.is_available():

@@ -14,8 +14,8 @@ import logging
 import torch
 from torch import Tensor
 
-from .common import interpreting
 from .chunked import add_argmin_term, chunked_backward, chunked_forward, column_coefficients, nearest_backward
+from .common import interpreting
 
 log = logging.getLogger(__name__)
 NO_SPATIAL = "none"
@@ -109,7 +109,9 @@ def cobi_backward(grad: Tensor, targets: Tensor, outputs: Tensor, pos_tgt: Tenso
 @cobi_backward.register_fake
 def _(grad, targets, outputs, pos_tgt, pos_out, row_min, row_argmin, row_logsum, best, arg, feature_cx, kind,
       distance, h, eps, spatial_weight, spatial, kernel, memory_budget, need_targets):
-    return (targets.new_empty(targets.shape) if need_targets else targets.new_empty(0)), outputs.new_empty(outputs.shape)
+    return (targets.new_empty(targets.shape) if need_targets else targets.new_empty(0)), outputs.new_empty(
+        outputs.shape
+    )
 
 
 _OPTION_NAMES = ("kind", "distance", "h", "eps", "spatial_weight", "spatial", "kernel", "memory_budget")

@@ -315,7 +315,19 @@ def triton_dense_backward(coef, targets, outputs, pos_tgt, pos_out, row_min, row
     d_o = torch.empty_like(o)
     through_min = t.new_empty(batch, n_tgt)
     c_blocks = triton.cdiv(channels, config["BLOCK_CO"])
-    common = (t, o, tn, on, pt, po, row_min.float().contiguous(), row_logsum.float().contiguous(), r, arg.contiguous(), coef)
+    common = (
+        t,
+        o,
+        tn,
+        on,
+        pt,
+        po,
+        row_min.float().contiguous(),
+        row_logsum.float().contiguous(),
+        r,
+        arg.contiguous(),
+        coef,
+    )
     _grad_rows_kernel[(triton.cdiv(n_tgt, config["BLOCK_M"]), c_blocks, batch)](
         *common, d_t, through_min, n_tgt, n_out, channels, spatial_weight, h, eps, **flags, **config)
     _grad_cols_kernel[(triton.cdiv(n_out, config["BLOCK_N"]), c_blocks, batch)](

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -133,7 +133,9 @@ class VGG19Features(nn.Module):
         self.features = nn.Sequential(*modules)
         self._names = names[:depth]
         state, self.convention, self.source = load_vgg19_state(weights, allow_download)
-        self.load_state_dict({k: v for k, v in state.items() if k.startswith("features.") and int(k.split(".")[1]) < depth})
+        self.load_state_dict(
+            {k: v for k, v in state.items() if k.startswith("features.") and int(k.split(".")[1]) < depth}
+        )
         mean, scale = CONVENTIONS[self.convention]
         self.register_buffer("mean", torch.tensor(mean).reshape(3, 1, 1))
         self.register_buffer("scale", torch.tensor(scale).reshape(3, 1, 1))

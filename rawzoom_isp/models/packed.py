@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import balance, classical_zoom, unbalance
 from ..errors import ConfigError
+from .common import balance, classical_zoom, unbalance
 
 
 class _ResidualBlock(nn.Module):

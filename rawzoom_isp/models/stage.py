@@ -8,16 +8,16 @@ one and memory is bounded by one tile.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
+from ..errors import ConfigError
 from ..isp.kinds import DataKind
 from ..isp.registry import register_stage
 from ..isp.stage import Stage, needs_meta
 from ..raw.cfa import unify_flips
 from .checkpoint import default_weights, load_model
-from ..errors import ConfigError
 
 DEFAULT_TILE = 256
 

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import classical_zoom
 from ..errors import ConfigError
+from .common import classical_zoom
 
 
 class CenteredBatchNorm(nn.BatchNorm2d):
@@ -94,8 +94,17 @@ class ZoomNet(nn.Module):
         stages = math.log2(self.zoom)
         if stages != int(stages):
             raise ConfigError(f"scale {scale} must be a power of two")
-        self.config = dict(arch=self.arch, scale=scale, in_channels=in_channels, width=width, blocks=blocks, up_channels=up_channels,
-                           norm=norm, output=output, skip=skip)
+        self.config = dict(
+            arch=self.arch,
+            scale=scale,
+            in_channels=in_channels,
+            width=width,
+            blocks=blocks,
+            up_channels=up_channels,
+            norm=norm,
+            output=output,
+            skip=skip,
+        )
         self.head = nn.Sequential(nn.Conv2d(in_channels, width, 9, padding=4), nn.PReLU(width, init=0.0))
         self.body = nn.Sequential(*[_ResidualBlock(width, norm) for _ in range(blocks)])
         self.body_out = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), _norm(norm, width))

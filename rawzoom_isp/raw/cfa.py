@@ -8,6 +8,7 @@ channel order of ``F.pixel_unshuffle(x, 2)``) that holds packed channel k.
 from __future__ import annotations
 
 import numpy as np
+
 from ..errors import ConfigError
 
 PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..atomic import atomic_path
-from ..colour import xyz_to_cam_from_cam_to_srgb
+from ..color import xyz_to_cam_from_cam_to_srgb
 from ..errors import DataError, RawShapeError
 from .cfa import dng_cfa_codes
 from .image import RawImage
@@ -49,7 +49,9 @@ def _camera_tags(raw: RawImage, orientation: int, baseline_exposure: float | Non
     return tags
 
 
-def write_linear_dng(path: str | os.PathLike, linear: "torch.Tensor", raw: RawImage, orientation: int | None = None) -> None:
+def write_linear_dng(
+    path: str | os.PathLike, linear: torch.Tensor, raw: RawImage, orientation: int | None = None
+) -> None:
     """Write linear camera RGB (3, H, W) in [0, 1], not white balanced (what ``learned_zoom`` and
     ``demosaic`` give), as a linear DNG: 16-bit LinearRaw samples, black 0, white 65535, with
     ``raw``'s white balance (AsShotNeutral), colour matrix, camera names and orientation (default:

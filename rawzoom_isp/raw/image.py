@@ -1,13 +1,13 @@
 """RawImage: a Bayer mosaic in raw digital numbers plus the metadata needed to render it."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 import torch
 
-from .cfa import check_pattern, shifted_pattern
 from ..errors import ConfigError, DataError, RawShapeError, ShapeError
+from .cfa import check_pattern, shifted_pattern
 
 
 def _as_tensor(value, shape: tuple[int, ...] | None = None) -> torch.Tensor:
@@ -30,7 +30,7 @@ class RawMeta:
     cam_to_srgb: torch.Tensor | None = None
 
     @staticmethod
-    def stack(metas: Sequence["RawMeta"]) -> "RawMeta":
+    def stack(metas: Sequence[RawMeta]) -> RawMeta:
         """Batch per-image metadata; all images must share one CFA pattern."""
         patterns = {m.cfa for m in metas}
         if len(patterns) != 1:
@@ -106,7 +106,7 @@ class RawImage:
             cam_to_srgb=self.cam_to_srgb,
         )
 
-    def crop(self, top: int, left: int, height: int, width: int) -> "RawImage":
+    def crop(self, top: int, left: int, height: int, width: int) -> RawImage:
         """A window of the mosaic; the CFA name and black-level tile follow the window's phase."""
         if min(top, left) < 0 or top + height > self.bayer.shape[0] or left + width > self.bayer.shape[1]:
             raise ShapeError(f"crop ({top}, {left}, {height}, {width}) leaves the {self.shape} mosaic")
@@ -118,7 +118,7 @@ class RawImage:
             black_level=black,
         )
 
-    def with_mosaic(self, normalised: torch.Tensor) -> "RawImage":
+    def with_mosaic(self, normalised: torch.Tensor) -> RawImage:
         """This raw's metadata around another mosaic, given normalised to [0, 1] as (1, h, w) or (h, w)
         in this raw's CFA: stored in digital numbers (black per CFA position, white level), rounded
         like a sensor's ADC."""

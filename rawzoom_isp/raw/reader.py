@@ -7,11 +7,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..colour import cam_to_srgb_from_xyz_to_cam
+from ..color import cam_to_srgb_from_xyz_to_cam
 from ..errors import ConfigError, CorruptRawError, RawFileError, RawShapeError, UnsupportedRawError
 from .cfa import check_pattern, pattern_from_rawpy
 
@@ -63,7 +64,9 @@ def read_raw_facts(
         raise RawFileError(path, "no such file")
     if shape is not None:
         return _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset)
-    missing = [n for n, v in (("cfa", cfa), ("black_level", black_level), ("white_level", white_level)) if v is not None]
+    missing = [
+        n for n, v in (("cfa", cfa), ("black_level", black_level), ("white_level", white_level)) if v is not None
+    ]
     if missing:
         raise ConfigError(f"{path}: {', '.join(missing)} only apply to headerless files; pass shape=(H, W) too")
     return _read_container(path)
@@ -137,7 +140,9 @@ def _opened(path: str):
     except rawpy.LibRawFileUnsupportedError as exc:
         raise UnsupportedRawError(path, f"LibRaw does not recognise this file as a supported raw ({exc})") from None
     except rawpy.LibRawError as exc:
-        raise CorruptRawError(path, f"LibRaw could not decode it, the file is damaged or truncated ({type(exc).__name__}: {exc})") from None
+        raise CorruptRawError(
+            path, f"LibRaw could not decode it, the file is damaged or truncated ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _read_container(path: str) -> dict:
@@ -167,7 +172,6 @@ def libraw_render(path: str | os.PathLike) -> torch.Tensor:
 def libraw_linear_means(path: str | os.PathLike, camera_wb: bool) -> torch.Tensor:
     """Per-channel means (R, G, B) of LibRaw's linear half-size render, with the camera's white
     balance or without it (LibRaw's default multipliers): what the SR-RAW scripts' WB is made of."""
-    import rawpy
 
     path = os.fspath(path)
     with _opened(path) as (raw, tiff):

@@ -2,7 +2,14 @@
 sensor noise model."""
 from .noise import add_mosaic_noise, add_noise, estimate_noise, random_noise_levels
 from .unprocess import (
-    RENDERS, SynthMeta, process, process_pipeline, random_cam_to_srgb, random_gains, render_linear, render_stages,
+    RENDERS,
+    SynthMeta,
+    process,
+    process_pipeline,
+    random_cam_to_srgb,
+    random_gains,
+    render_linear,
+    render_stages,
     unprocess,
 )
 

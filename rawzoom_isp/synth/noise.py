@@ -10,9 +10,9 @@ import math
 
 import torch
 
+from ..errors import DataError
 from ..isp import functional as F
 from ..raw.image import RawImage
-from ..errors import DataError
 
 
 def random_noise_levels(batch: int = 1, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,7 +40,9 @@ def add_noise(packed: torch.Tensor, shot, read, generator: torch.Generator | Non
     return packed + noise * variance.clamp(min=0).sqrt()
 
 
-def add_mosaic_noise(mosaic: torch.Tensor, cfa: str, shot, read, generator: torch.Generator | None = None) -> torch.Tensor:
+def add_mosaic_noise(
+    mosaic: torch.Tensor, cfa: str, shot, read, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The same on a mosaic (B, 1, H, W), (S, O) per image or per packed channel [R, Gr, Gb, B]."""
     return F.unpack_bayer(add_noise(F.pack_bayer(mosaic, cfa), shot, read, generator), cfa)
 
@@ -72,8 +74,12 @@ def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24, quantile: floa
         h, w = (plane.shape[0] // block) * block, (plane.shape[1] // block) * block
         plane = plane[:h, :w]
 
-        def tiles(t):  # (rows, w) -> one row of values per tile (tiles of h // block row groups)
-            return t.reshape(h // block, -1, w // block, block).permute(0, 2, 1, 3).reshape((h // block) * (w // block), -1)
+        def tiles(t, h=h, w=w):  # (rows, w) -> one row of values per tile (tiles of h // block row groups)
+            return (
+                t.reshape(h // block, -1, w // block, block)
+                .permute(0, 2, 1, 3)
+                .reshape((h // block) * (w // block), -1)
+            )
 
         difference = (plane[0::2] - plane[1::2]) / math.sqrt(2.0)
         means = tiles(plane).mean(1)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..colour import cam_to_srgb_from_xyz_to_cam
+from ..color import cam_to_srgb_from_xyz_to_cam
+from ..errors import ConfigError, ShapeError
 from ..isp import functional as F
 from ..isp.kinds import DataKind
 from ..isp.pipeline import Pipeline
-from ..errors import ConfigError, ShapeError
 from ..isp.stage import Stage
 from ..isp.stages import ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
 from ..raw.cfa import check_pattern
@@ -108,7 +108,11 @@ def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", c
         return (mosaic if batched else mosaic[0]), meta
     if method != "brooks":
         raise ConfigError(f"method must be 'brooks' or 'paper', got {method!r}")
-    ccm = random_cam_to_srgb(batch, generator) if cam_to_srgb is None else torch.as_tensor(cam_to_srgb, dtype=torch.float32).expand(batch, 3, 3)
+    ccm = (
+        random_cam_to_srgb(batch, generator)
+        if cam_to_srgb is None
+        else torch.as_tensor(cam_to_srgb, dtype=torch.float32).expand(batch, 3, 3)
+    )
     if wb_gains is None or brightness is None:
         drawn_gains, drawn_brightness = random_gains(batch, generator)
     gains = drawn_gains if wb_gains is None else torch.as_tensor(wb_gains, dtype=torch.float32).expand(batch, 3)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 import math
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ConfigError
 from ..tomlfile import read_toml, tomllib
@@ -133,7 +134,9 @@ def resolve_path(path: str, base: str | None) -> str:
     return path if base is None or os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
-def read_config(config: Mapping[str, Any] | str | os.PathLike, what: str = "training config") -> tuple[dict, str | None]:
+def read_config(
+    config: Mapping[str, Any] | str | os.PathLike, what: str = "training config"
+) -> tuple[dict, str | None]:
     """(the config as a dict, the folder its relative input paths start from: None for a dict)."""
     if isinstance(config, Mapping):
         return copy.deepcopy(dict(config)), None

@@ -18,13 +18,13 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from ..shift_tolerant import shift_tolerant_crop
 from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs
-from ..synth.unprocess import render_linear
 from ..errors import ConfigError, TrainingError, WeightsUnavailableError
 from ..isp.functional import WB_GAMMA, apply_white_balance
 from ..loss import CoBiLoss
 from ..models.checkpoint import build_model, load_state, read_checkpoint, save_checkpoint
+from ..shift_tolerant import shift_tolerant_crop
+from ..synth.unprocess import render_linear
 from .config import load_config, model_config
 
 
@@ -133,7 +133,8 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     cfg = load_config(config, overrides)
     rank, world, dist_device = _distributed()
     device = dist_device or torch.device(
-        cfg["train"]["device"] if cfg["train"]["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        cfg["train"]["device"] if cfg["train"]["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     data, optim, out = cfg["data"], cfg["optim"], cfg["train"]["out"]
     os.makedirs(out, exist_ok=True)
     dataset = build_dataset(data)

@@ -1,0 +1,94 @@
+"""The house: no import cycles (statically, between the package's modules at import time, and in
+fresh interpreters importing each subpackage first), lazy exports, and the public contract of
+../shared/DESIGN.md."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+PACKAGE = REPO / "rawzoom_isp"
+SUBPACKAGES = ["data", "errors", "eval", "export", "imageio", "isp", "loss", "models", "raw", "synth", "train", "cli"]
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_time_edges() -> dict[str, set[str]]:
+    """module -> the package modules it imports at import time (module-level statements only,
+    not inside functions or ``if TYPE_CHECKING``)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    edges = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                stem = f"{base}.{node.module}" if node.module else base
+                for alias in node.names:
+                    targets.add(f"{stem}.{alias.name}" if f"{stem}.{alias.name}" in modules else stem)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.startswith("rawzoom_isp")}
+        edges[name] = {t for t in targets if t in modules and t != name and not name.startswith(t + ".")}
+    return edges
+
+
+def test_no_import_cycle_between_modules():
+    edges = _import_time_edges()
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for target in edges[node]:
+            if state.get(target) == "open":
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(target):] + [target]))
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = "done"
+
+    for module in edges:
+        if module not in state:
+            visit(module)
+    assert "rawzoom_isp.models.stage" not in {t for m, ts in edges.items() if m.startswith("rawzoom_isp.isp")
+                                             for t in ts}, "isp must not import models"
+
+
+@pytest.mark.parametrize("first", SUBPACKAGES)
+def test_each_subpackage_imports_alone_and_before_the_others(first):
+    others = [s for s in SUBPACKAGES if s != first]
+    code = (f"import rawzoom_isp.{first}\n" + "".join(f"import rawzoom_isp.{s}\n" for s in others)
+            + "import rawzoom_isp as rz\nimport torch\n"
+            + "import sys\nassert 'rawzoom_isp.loss' not in sys.modules or hasattr(torch.ops.rawzoom, 'cobi_forward')\n"
+            + "rz.Pipeline.classical(); rz.models.PackedZoomNet(width=4, blocks=1)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_public_contract_of_the_design_card(sample_raw, tmp_path):
+    import torch
+
+    import rawzoom_isp as rz
+
+    raw = sample_raw
+    assert raw.bayer.dtype == torch.float32 and raw.bayer.ndim == 2 and raw.cfa in ("RGGB", "BGGR", "GRBG", "GBRG")
+    assert raw.black_level.shape == (2, 2) and isinstance(raw.white_level, float)
+    assert raw.wb_gains.shape == (3,) and float(raw.wb_gains[1]) == 1.0 and raw.cam_to_srgb.shape == (3, 3)
+    assert raw.focal_length_mm is None or isinstance(raw.focal_length_mm, float)
+    assert isinstance(raw.make, str) and isinstance(raw.model, str)
+    rz.write_dng(tmp_path / "x.dng", raw.crop(0, 0, 64, 64))
+    assert torch.equal(rz.read_raw(tmp_path / "x.dng").bayer, raw.bayer[:64, :64])
+    small = raw.crop(0, 0, 64, 96)
+    assert rz.Pipeline.classical()(small).shape == (3, 64, 96)
+    assert rz.Pipeline.default(scale=4)(small).shape == (3, 256, 384)
+    assert rz.Pipeline.from_config(rz.Pipeline.classical().to_config()).names == rz.Pipeline.classical().names
+    assert rz.loss.cobi(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)).ndim == 0
+    assert isinstance(rz.loss.CoBiLoss(scale=4, vgg_weight=0.0), torch.nn.Module)
+    for name in ("RawZoomError", "UnsupportedRawError", "CorruptRawError", "ConfigError", "WeightsUnavailableError"):
+        assert issubclass(getattr(rz.errors, name), rz.errors.RawZoomError)
