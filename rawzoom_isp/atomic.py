@@ -1,4 +1,7 @@
-"""Atomic output files: written to a temporary sibling, renamed into place only when complete."""
+"""Atomic output files: written to a temporary sibling, renamed into place only when complete.
+
+The temporary name carries the writer's process id; a writer that was killed leaves its temporary
+behind, and the next write of the same file removes it (its process is gone)."""
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +18,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     stem, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".part{ext}", dir=directory)
+    remove_stale_parts(directory, stem, ext)
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{os.getpid()}.", suffix=f".part{ext}", dir=directory)
     os.close(fd)
     try:
         yield tmp
@@ -26,3 +30,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(directory: str, stem: str, ext: str) -> list[str]:
+    """Remove the temporaries of ``stem + ext`` left in ``directory`` by writers that no longer run;
+    returns their paths."""
+    prefix, suffix, removed = f".{stem}.", f".part{ext}", []
+    for name in os.listdir(directory):
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        pid = name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(directory, name))
+                removed.append(os.path.join(directory, name))
+    return removed

@@ -111,7 +111,7 @@ def _raw_options(args) -> dict:
                  if value is not None]
         if given:
             raise RawZoomError(f"{', '.join(given)} describe a headerless dump and need --shape H W")
-        return {}
+        return {"check_data": not args.no_data_checks}
     return dict(shape=args.shape, dtype=args.dtype, cfa=args.cfa, black_level=args.black, white_level=args.white)
 
 
@@ -361,6 +361,8 @@ def _cmd_demo(args) -> None:
 
 def _raw_arguments() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--no-data-checks", action="store_true",
+                        help="accept raws whose pixel data looks missing (many blank rows)")
     headerless = parent.add_argument_group("headerless Bayer dumps")
     headerless.add_argument("--shape", nargs=2, type=int, metavar=("H", "W"), help="mosaic height and width")
     headerless.add_argument("--dtype", default="<u2", help="numpy dtype of the samples (default <u2)")

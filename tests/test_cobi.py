@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import torch
 
-from rawzoom_isp.errors import ConfigError, ShapeError
+from rawzoom_isp.errors import ConfigError, RawZoomError, ShapeError
 from rawzoom_isp.loss import cobi, contextual
 
 OPTIONS = [
@@ -225,3 +225,37 @@ def test_chunked_uses_8x_less_memory_than_naive_at_4k():
 def test_nn_is_an_alias_of_nearest():
     x, y = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 5, 4)
     assert float(cobi(x, y, kind="nn")) == float(cobi(x, y, kind="nearest"))
+
+
+@pytest.mark.parametrize("case", ["nan_x", "inf_y", "huge_l2", "huge_cosine", "empty", "h", "spatial_nan",
+                                  "spatial_inf"])
+def test_bad_inputs_raise_instead_of_returning_nan(case):
+    x, y = torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 5)
+    options = {}
+    if case == "nan_x":
+        x[0, 0, 0, 0] = float("nan")
+    elif case == "inf_y":
+        y[0, 1, 2, 3] = float("inf")
+    elif case == "huge_l2":
+        x, options = x * 1e20, {"distance": "l2"}
+    elif case == "huge_cosine":
+        x = x * 1e38
+    elif case == "empty":
+        x, y = x[:, :, :0], y[:, :, :0]
+    elif case == "h":
+        options = {"h": 1e-30}
+    else:
+        options = {"spatial_weight": float("nan" if case == "spatial_nan" else "inf")}
+    with pytest.raises(RawZoomError):
+        cobi(x, y, **options)
+
+
+def test_a_constant_output_gets_bounded_gradients():
+    output = torch.zeros(1, 16, 6, 6, requires_grad=True)
+    (grad,) = torch.autograd.grad(cobi(output, torch.rand(1, 16, 6, 6)), output)
+    assert torch.isfinite(grad).all() and float(grad.abs().max()) < 1e5
+
+
+def test_check_finite_can_be_skipped():
+    x, y = torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 5)
+    assert float(cobi(x, y, check_finite=False)) == float(cobi(x, y))

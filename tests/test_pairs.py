@@ -1,5 +1,4 @@
 """Pair sources: the shared crop policy, synthetic pairs, pairs emulated from real raws, SR-RAW."""
-import os
 
 import numpy as np
 import pytest
@@ -7,7 +6,7 @@ import torch
 from conftest import RAW_DIR, SAMPLE
 
 import rawzoom_isp as rz
-from rawzoom_isp.data import EmulatedRawPairs, PairDataset, SRRawDataset, SyntheticPairs, ZoomPair, bayer_downscale
+from rawzoom_isp.data import EmulatedRawPairs, PairDataset, SyntheticPairs, ZoomPair, bayer_downscale
 from rawzoom_isp.data.emulated import emulate_low, noise_model
 from rawzoom_isp.imageio import write_image
 from rawzoom_isp.isp import functional as F
@@ -189,92 +188,6 @@ def test_emulated_pairs_from_real_raws(tmp_path):
 def test_emulate_low_packs_once_and_matches_bayer_downscale():
     mosaic = torch.rand(1, 32, 48)
     torch.testing.assert_close(emulate_low(mosaic, "GRBG", 4), bayer_downscale(mosaic[None], "GRBG", 4)[0])
-
-
-# --- SR-RAW ------------------------------------------------------------------------------------
-
-
-def _write_jpeg(path, rgb, focal):
-    from PIL import Image
-
-    array = (rgb.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-    exif = Image.Exif()
-    exif.get_ifd(0x8769)[37386] = float(focal)
-    Image.fromarray(array).save(path, quality=97, exif=exif)
-
-
-def _affine(angle_deg, scale, tx, ty):
-    a = np.deg2rad(angle_deg)
-    return np.array(
-        [[scale * np.cos(a), -scale * np.sin(a), tx], [scale * np.sin(a), scale * np.cos(a), ty], [0, 0, 1.0]]
-    )
-
-
-@pytest.fixture(scope="module")
-def srraw_root(tmp_path_factory):
-    """One sequence: 00001 at 96 mm (target), 00005 at 24 mm (input), the scene being the bundled
-    HERO7 render; the target JPEG is misaligned by a known affine A (target px): jpeg(q) = clean(A q)."""
-    from rawzoom_isp.data.ecc import warp_affine
-
-    root = tmp_path_factory.mktemp("srraw")
-    sequence = root / "train" / "00042"
-    sequence.mkdir(parents=True)
-    scene = rz.Pipeline.classical(demosaic="bilinear")(rz.read_raw(SAMPLE))[:, :, 128:896]  # 768 x 768, real texture
-    # Input: the whole scene at 256 x 256 (3 x smaller), a Bayer raw of it and its JPEG.
-    small = F.resize(scene[None], 1 / 3)[0]
-    mosaic = F.mosaic(F.srgb_degamma(small), "RGGB")[0]
-    raw = rz.RawImage(
-        bayer=(mosaic * 4000 + 100).round(),
-        cfa="RGGB",
-        black_level=100,
-        white_level=4100,
-        wb_gains=[1.8, 1.0, 1.6],
-        cam_to_srgb=torch.eye(3),
-        focal_length_mm=24.0,
-        make="Sony",
-        model="test",
-    )
-    rz.write_dng(sequence / "00005.dng", raw)
-    _write_jpeg(sequence / "00005.JPG", small, 24)
-    # Target: the central quarter of the field of view (64 x 64 input px) at 4 x = 256 x 256, misaligned.
-    centre = scene[:, 288:480, 288:480]  # the same field of view at 192 x 192
-    clean = F.resize(centre[None], 256 / 192)[0]
-    known = _affine(0.6, 1.01, 2.5, -1.5)
-    rz.write_dng(sequence / "00001.dng", rz.RawImage(bayer=(mosaic[:64, :64] * 4000 + 100).round(), cfa="RGGB",
-                                                     black_level=100, white_level=4100, wb_gains=[2.0, 1.0, 1.5]))
-    _write_jpeg(sequence / "00001.JPG", warp_affine(clean, known[:2], (256, 256)), 96)
-    return root, known
-
-
-def test_srraw_pairing_fov_crop_and_alignment(srraw_root):
-    root, known = srraw_root
-    dataset = SRRawDataset(str(root), scale=4, split="train", patch=None, target_margin=0, align_downscale=1)
-    assert len(dataset) == 1 and dataset.pairs[0]["ids"] == (5, 1)
-    sample = dataset[0]
-    assert sample["input"].shape == (4, 32, 32)  # the 64 x 64 central field of view of the 256 x 256 input
-    assert sample["target"].shape == (3, 256, 256)
-    assert sample["pairs"] == "SR-RAW"
-    # The estimated warp W (crop grid: template(p) = moving(W p)) against the known one:
-    # W = S^-1 A^-1 S, S the pixel-centre scaling of the crop grid to the target grid.
-    n = 4
-    lift = np.array([[n, 0, (n - 1) / 2], [0, n, (n - 1) / 2], [0, 0, 1.0]])
-    expected = np.linalg.inv(lift) @ np.linalg.inv(known) @ lift
-    warp = np.vstack([sample["warp"].double().numpy(), [0, 0, 1]])
-    corners = np.array([[0, 0, 1], [63, 0, 1], [0, 63, 1], [63, 63, 1], [32, 32, 1]], dtype=float).T
-    error_target_px = n * np.abs((warp @ corners - expected @ corners)[:2]).max()
-    assert error_target_px < 0.5, error_target_px
-    assert os.path.isfile(root / "train" / ".rawzoom_align" / "00042.json")  # cached per sequence
-    again = SRRawDataset(str(root), scale=4, split="train", patch=None, target_margin=0, align_downscale=1)[0]
-    torch.testing.assert_close(again["target"], sample["target"])
-
-
-def test_srraw_target_margin_and_crops(srraw_root):
-    root, _ = srraw_root
-    dataset = SRRawDataset(str(root), scale=4, split="train", patch=8, target_margin=16, align_downscale=1)
-    sample = dataset[0]
-    assert sample["input"].shape == (4, 8, 8) and sample["target"].shape == (3, 64 + 32, 64 + 32)
-    with pytest.raises(FileNotFoundError):
-        SRRawDataset(str(root / "missing"))
 
 
 def test_dataloader_workers_give_the_same_samples(image_folder):

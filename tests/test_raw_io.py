@@ -308,3 +308,20 @@ def test_errors_share_one_root():
     for cls in (UnsupportedRawError, CorruptRawError, RawShapeError, rz.errors.ConfigError,
                 rz.errors.PipelineError, rz.errors.WeightsUnavailableError, rz.errors.ShapeError):
         assert issubclass(cls, RawZoomError)
+
+
+def test_plain_tiff_renamed_dng_is_not_a_raw(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "grey.dng", (np.random.default_rng(0).random((64, 96)) * 60000).astype(np.uint16))
+    with pytest.raises(UnsupportedRawError, match="plain TIFF"):
+        rz.read_raw(tmp_path / "grey.dng")
+
+
+def test_missing_pixel_data_is_refused_unless_accepted(tmp_path, sample_raw):
+    damaged = sample_raw.crop(0, 0, 256, 256)
+    damaged.bayer[64:] = 0  # 75 % of the frame lost
+    rz.write_dng(tmp_path / "damaged.dng", damaged)
+    with pytest.raises(CorruptRawError, match="75% of the rows"):
+        rz.read_raw(tmp_path / "damaged.dng")
+    assert rz.read_raw(tmp_path / "damaged.dng", check_data=False).shape == (256, 256)

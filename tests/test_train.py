@@ -95,9 +95,9 @@ def test_config_errors(tmp_path):
     }
     for (section, key), values in bad.items():
         for value in values:
-            config = {"data": {"files": ["x.dng"]}, section: {key: value}}
+            config = {"data": {"files": [str(SAMPLE)]}, section: {key: value}}
             if section == "data":
-                config["data"] = {"files": ["x.dng"], key: value}
+                config["data"] = {"files": [str(SAMPLE)], key: value}
             with pytest.raises(ConfigError, match=key):
                 load_config(config)
     fifo = tmp_path / "fifo.toml"
@@ -109,10 +109,14 @@ def test_config_errors(tmp_path):
 def test_relative_paths_in_a_toml_config_are_relative_to_the_file(tmp_path):
     folder = tmp_path / "configs"
     folder.mkdir()
+    (tmp_path / "raws").mkdir()
+    (tmp_path / "raws" / "a.dng").write_bytes(SAMPLE.read_bytes())
     path = _write_toml(folder / "c.toml", {"data": {"files": ["../raws/a.dng"]}, "train": {"out": "../runs/x"}})
     config = load_config(path)
     assert config["data"]["files"] == [str(tmp_path / "raws" / "a.dng")]
-    assert config["train"]["out"] == str(tmp_path / "runs" / "x")
+    assert config["train"]["out"] == "../runs/x"  # outputs: relative to the current folder
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config({"data": {"files": [str(tmp_path / "absent.dng")]}})
 
 
 @pytest.mark.parametrize("model", [TINY, dict(arch="zoomnet", width=8, blocks=2, up_channels=8, output="display"),
@@ -186,3 +190,18 @@ def test_distributed_training_with_two_processes(tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())
     rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in rows] == [3, 6]  # one writer (rank 0)
+
+
+def test_resume_survives_a_cut_metrics_line_and_stale_temporaries(tmp_path):
+    train(_config(tmp_path, steps=3), progress=False)
+    run = tmp_path / "run"
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 4, "lo')  # killed while writing
+    stale = run / ".last.999999999.abc.part.pt"  # a writer that is gone
+    stale.write_bytes(b"half a checkpoint")
+    train(_config(tmp_path, steps=6), resume=True, progress=False)
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [3, 6] and not stale.exists()
+    (run / "metrics.jsonl").write_text('{"step": 3}\nnonsense\n{"step": 6}\n')
+    with pytest.raises(rz.errors.TrainingError, match="metrics.jsonl: line 2"):
+        train(_config(tmp_path, steps=9), resume=True, progress=False)

@@ -8,12 +8,13 @@ within ``FOCAL_RATIO_TOLERANCE`` of the scale; pairs that fail are skipped, one 
 
 For a pair: the input raw is cropped (centred, CFA phase kept) to the target's field of view; its
 JPEG, cut alike, is the template to which the target JPEG is aligned by ECC (affine, on grey images
-shrunk ``align_downscale`` x); the target is warped onto the input crop at N x its size. JPEGs are
-read as stored, ignoring their EXIF orientation, like the raw mosaic (a camera stores both in sensor
-orientation). White balance as the original (``main_wb.py``): per image, the ratio of the means of
-LibRaw's linear renders with and without the camera's WB, [R, G, B], read from the sequence's
-``wb.txt`` when it has one; the target is divided by it ** (1 / 2.2) (the network output gets it back
-after the net). The target keeps ``target_margin`` extra pixels per side for the shift-tolerant loss.
+shrunk ``align_downscale`` x, less for crops under ``align_downscale`` x 128 px); the target is
+warped onto the input crop at N x its size. JPEGs are read as stored, ignoring their EXIF
+orientation, like the raw mosaic (a camera stores both in sensor orientation). White balance as the
+original (``main_wb.py``): per image, the ratio of the means of LibRaw's linear renders with and
+without the camera's WB, [R, G, B], read from the sequence's ``wb.txt`` when it has one; the target
+is divided by it ** (1 / 2.2) (the network output gets it back after the net). The target keeps
+``target_margin`` extra pixels per side for the shift-tolerant loss.
 
 Each prepared pair (the input crop, the aligned target, the WB) is cached, written atomically, in
 ``cache_dir`` (default: ``$XDG_CACHE_HOME/rawzoom_isp/srraw``; never the dataset folder, which may be
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path
-from ..errors import ConfigError, MissingDataError
+from ..errors import AlignmentError, ConfigError, MissingDataError
 from ..imageio import read_image
 from ..isp import functional as F
 from ..raw.reader import RAW_EXTENSIONS, libraw_linear_means, read_raw
@@ -198,7 +199,11 @@ class SRRawDataset(PairDataset):
         template = F.resize_to(src_image[:, round(top * sy):round((top + height) * sy),
                                          round(left * sx):round((left + width) * sx)], height, width)
         target_full = read_image(tgt_jpg, apply_orientation=False)
-        warp = ecc_affine(template, F.resize_to(target_full, height, width), downscale=self.align_downscale)
+        shrink = min(self.align_downscale, max(1, min(height, width) // 128))  # ECC needs some 100 px to work on
+        try:
+            warp = ecc_affine(template, F.resize_to(target_full, height, width), downscale=shrink)
+        except AlignmentError as exc:
+            raise AlignmentError(f"{pair['folder']}: {pair['ids'][0]:05d} -> {pair['ids'][1]:05d}: {exc}") from None
         # Target grid q (N x the crop, plus margins) -> crop grid -> warp -> full target JPEG.
         to_crop = np.linalg.inv(centre_scaling(n, n)) @ np.array([[1, 0, -margin], [0, 1, -margin], [0, 0, 1.0]])
         to_jpeg = centre_scaling(target_full.shape[2] / width, target_full.shape[1] / height)

@@ -86,4 +86,5 @@ def case_from_pair(pair: ZoomPair) -> Case:
         target = F.apply_white_balance(target, pair.wb_gains, gamma=F.WB_GAMMA, clip=True)
     like = RawImage(bayer=torch.zeros(2, 2), cfa=pair.cfa, black_level=0, white_level=65535, wb_gains=pair.wb_gains,
                     cam_to_srgb=pair.cam_to_srgb, wb_source="camera")
-    return Case(like.with_mosaic(pair.mosaic), target, dict(pair.info))
+    info = {key: value.tolist() if isinstance(value, torch.Tensor) else value for key, value in pair.info.items()}
+    return Case(like.with_mosaic(pair.mosaic), target, info)

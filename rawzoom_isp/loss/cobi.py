@@ -4,7 +4,8 @@ x holds the network-output features, y the target features, both (B, C, H, W); t
 differ in H, W. Per image, with k over the N output vectors x_k and i over the M target vectors y_i:
 
 1. Distance d_ik. ``cosine``: centre both by the per-channel mean of that image's output features,
-   L2-normalise, d_ik = (1 - <y^_i, x^_k>) / 2. ``l2``: d_ik = ||y_i - x_k||^2 (computed after
+   L2-normalise (||v|| floored at 1e-3 of the features' RMS norm, so that constant features have
+   bounded gradients), d_ik = (1 - <y^_i, x^_k>) / 2. ``l2``: d_ik = ||y_i - x_k||^2 (computed after
    subtracting the same mean from both, which leaves it unchanged and avoids cancellation).
 2. Spatial term, with p = ((r + 0.5) / H, (c + 0.5) / W) the position of pixel (r, c) of its map.
    ``spatial="distance"`` (default): d_ik += w_s ||p_i - p_k||_2 (the paper's D + w_s D').
@@ -26,20 +27,27 @@ O(chunk * N + (N + M) * C) in forward and backward. ``auto`` picks the fastest a
 """
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+import math
 
-from ..errors import ConfigError, ShapeError
+import torch
+
+from ..errors import ConfigError, DataError, ShapeError
 from .backends import run_backend
 from .common import DEFAULT_MEMORY_BUDGET, DISTANCES, KIND_ALIASES, KINDS, REDUCTIONS, SPATIAL, grid_positions
 
+MAX_FEATURE = 1e15  # squared distances of features up to this stay far from float32's 3.4e38
+NORM_FLOOR = 1e-3  # cosine: ||v|| is floored at this fraction of the features' RMS norm
 
-def _check(x: torch.Tensor, y: torch.Tensor, kind, distance, spatial, h, eps, reduction) -> None:
+
+def _check(x: torch.Tensor, y: torch.Tensor, kind, distance, spatial, h, eps, spatial_weight, reduction,
+           check_finite: bool) -> None:
     for name, t in (("x", x), ("y", y)):
         if not isinstance(t, torch.Tensor) or t.ndim != 4:
             raise ShapeError(f"cobi expects {name} as features (B, C, H, W), got {getattr(t, 'shape', type(t))}")
         if not t.is_floating_point():
             raise ShapeError(f"cobi expects floating-point features, {name} is {t.dtype}")
+        if t.numel() == 0:
+            raise ShapeError(f"cobi needs non-empty features, {name} is {tuple(t.shape)}")
     if x.shape[:2] != y.shape[:2]:
         raise ShapeError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must share batch size and channels")
     if x.device != y.device:
@@ -50,8 +58,20 @@ def _check(x: torch.Tensor, y: torch.Tensor, kind, distance, spatial, h, eps, re
             raise ConfigError(f"cobi {name} must be one of {options}, got {value!r}")
     if spatial == "blend" and kind == "nearest":
         raise ConfigError("spatial='blend' mixes similarities and only applies to kind='contextual'")
-    if not (h > 0 and eps > 0):
-        raise ConfigError(f"cobi needs h > 0 and eps > 0, got h={h}, eps={eps}")
+    if not (math.isfinite(h) and 1e-3 <= h <= 1e3):
+        raise ConfigError(f"cobi needs a bandwidth h in [1e-3, 1e3], got {h}")
+    if not (math.isfinite(eps) and 0 < eps <= 1e3):
+        raise ConfigError(f"cobi needs eps in (0, 1e3], got {eps}")
+    if not (math.isfinite(spatial_weight) and 0 <= spatial_weight <= 1e6):
+        raise ConfigError(f"cobi needs a spatial_weight in [0, 1e6], got {spatial_weight}")
+    if check_finite and not torch.compiler.is_compiling():  # one reduction per input (not traceable)
+        for name, t in (("x", x), ("y", y)):
+            largest = float(t.detach().abs().amax())
+            if not math.isfinite(largest):
+                raise DataError(f"cobi: {name} holds NaN or infinite values")
+            if largest > MAX_FEATURE:
+                raise DataError(f"cobi: {name} reaches {largest:.3g}; features above {MAX_FEATURE:g} in magnitude "
+                                "overflow the distances (rescale them)")
 
 
 def _sample_indices(n_out: int, n_tgt: int, sample: int | None, generator, device):
@@ -62,6 +82,12 @@ def _sample_indices(n_out: int, n_tgt: int, sample: int | None, generator, devic
     out = torch.randperm(n_out, generator=generator)[: min(sample, n_out)].to(device)
     tgt = out if n_tgt == n_out else torch.randperm(n_tgt, generator=generator)[: min(sample, n_tgt)].to(device)
     return out, tgt
+
+
+def _unit(v: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
+    """v / sqrt(||v||^2 + floor^2): unit length unless ||v|| is near the floor, so that a feature close
+    to the mean (an all-constant output) gets a bounded gradient (1 / floor), not 1 / ||v||."""
+    return v * torch.rsqrt(v.square().sum(-1, keepdim=True) + floor.square())
 
 
 def prepare(x: torch.Tensor, y: torch.Tensor, distance: str, sample=None, generator=None):
@@ -78,7 +104,10 @@ def prepare(x: torch.Tensor, y: torch.Tensor, distance: str, sample=None, genera
         tgt, pos_tgt = tgt[:, idx_tgt], pos_tgt[idx_tgt]
     mean = out.mean(dim=1, keepdim=True)
     if distance == "cosine":
-        return F.normalize(tgt - mean, dim=-1), F.normalize(out - mean, dim=-1), pos_tgt, pos_out
+        tgt, out = tgt - mean, out - mean
+        rms = torch.cat([tgt, out], 1).detach().square().sum(-1).mean(1).sqrt()[:, None, None]  # (B, 1, 1)
+        floor = NORM_FLOOR * rms + 1e-12
+        return _unit(tgt, floor), _unit(out, floor), pos_tgt, pos_out
     # Squared L2 is translation invariant: the (detached) shift only improves the expanded form's accuracy.
     mean = mean.detach()
     return tgt - mean, out - mean, pos_tgt, pos_out
@@ -87,11 +116,13 @@ def prepare(x: torch.Tensor, y: torch.Tensor, distance: str, sample=None, genera
 def cobi(x: torch.Tensor, y: torch.Tensor, *, kind: str = "contextual", distance: str = "cosine", h: float = 0.5,
          eps: float = 1e-3, spatial_weight: float = 0.1, spatial: str | None = "distance", sample: int | None = None,
          generator: torch.Generator | None = None, reduction: str = "mean", backend: str = "auto",
-         memory_budget: int | None = None) -> torch.Tensor:
+         memory_budget: int | None = None, check_finite: bool = True) -> torch.Tensor:
     """CoBi loss of output features ``x`` against target features ``y`` (see the module docstring for
-    the math). Returns a scalar ("mean", "sum" over the batch) or (B,) for ``reduction="none"``."""
+    the math). Returns a scalar ("mean", "sum" over the batch) or (B,) for ``reduction="none"``.
+    Inputs with NaN, infinite or overflowing values raise a DataError (``check_finite=False`` skips
+    that check, one reduction per input; so does torch.compile, which cannot trace it)."""
     kind = KIND_ALIASES.get(kind, kind)
-    _check(x, y, kind, distance, spatial, h, eps, reduction)
+    _check(x, y, kind, distance, spatial, float(h), float(eps), float(spatial_weight), reduction, check_finite)
     if spatial_weight == 0:
         spatial = None
     targets, outputs, pos_tgt, pos_out = prepare(x, y, distance, sample, generator)

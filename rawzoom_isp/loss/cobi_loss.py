@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from ..shift_tolerant import shift_tolerant_crop
 from .cobi import cobi
 from .vgg import VGG19Features
@@ -41,6 +41,9 @@ def rgb_patches(image: torch.Tensor, size: int, stride: int = 1, padding: str = 
     elif padding != "valid":
         raise ConfigError(f"patch padding must be 'valid' or 'same', got {padding!r}")
     batch, _, height, width = image.shape
+    if height < size or width < size:
+        raise ShapeError(f"an image of {height}x{width} is smaller than the {size}x{size} RGB patches of CoBi_RGB; "
+                         "use larger crops or a smaller patch_size")
     patches = F.unfold(image * 255.0, kernel_size=size, stride=stride)
     return patches.reshape(batch, -1, (height - size) // stride + 1, (width - size) // stride + 1)
 

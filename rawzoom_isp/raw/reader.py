@@ -29,6 +29,7 @@ _FLIP_TO_EXIF = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
 _MIN_BYTES_PER_PIXEL = 0.02
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"IIRO", b"IIU\x00")
 _VC5_COMPRESSION = 9  # GoPro GPR
+MAX_BLANK_ROWS = 0.25  # more rows than this holding one value each: pixel data missing
 
 
 def read_raw(path: str | os.PathLike, **options):
@@ -48,6 +49,7 @@ def read_raw_facts(
     black_level: float | Sequence[float] | None = None,
     white_level: float | None = None,
     offset: int = 0,
+    check_data: bool = True,
 ) -> dict:
     """Read a raw file: its mosaic (``bayer``, float32 numpy) and metadata under RawImage's field names.
 
@@ -56,8 +58,10 @@ def read_raw_facts(
     ``black_level`` (scalar, 4 values row-major over the 2x2 tile, or 2x2) and ``white_level``;
     ``dtype`` (default little-endian uint16) and ``offset`` (bytes to skip) describe the layout.
 
-    Raises UnsupportedRawError (X-Trans, non-Bayer, GoPro GPR, not a raw file), CorruptRawError
-    (truncated, pixel data missing) or RawShapeError (headerless size mismatch), naming the file.
+    Raises UnsupportedRawError (X-Trans, non-Bayer, GoPro GPR, not a raw file: a plain TIFF renamed
+    .dng), CorruptRawError (truncated, impossible levels, pixel data missing: more than
+    ``MAX_BLANK_ROWS`` of the rows hold one value each) or RawShapeError (headerless size mismatch),
+    naming the file. ``check_data=False`` accepts files that only fail the blank-rows rule.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -69,7 +73,7 @@ def read_raw_facts(
     ]
     if missing:
         raise ConfigError(f"{path}: {', '.join(missing)} only apply to headerless files; pass shape=(H, W) too")
-    return _read_container(path)
+    return _read_container(path, check_data)
 
 
 def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) -> dict:
@@ -145,9 +149,9 @@ def _opened(path: str):
         ) from None
 
 
-def _read_container(path: str) -> dict:
+def _read_container(path: str, check_data: bool = True) -> dict:
     with _opened(path) as (raw, tiff):
-        return _from_rawpy(path, raw, tiff)
+        return _from_rawpy(path, raw, tiff, check_data)
 
 
 def libraw_render(path: str | os.PathLike) -> torch.Tensor:
@@ -183,9 +187,12 @@ def libraw_linear_means(path: str | os.PathLike, camera_wb: bool) -> torch.Tenso
     return torch.from_numpy(rgb.reshape(-1, 3).astype(np.float64).mean(0)).float()
 
 
-def _from_rawpy(path: str, raw, tiff: dict) -> dict:
+def _from_rawpy(path: str, raw, tiff: dict, check_data: bool = True) -> dict:
     import rawpy
 
+    if tiff.get("tiff") and not tiff.get("dng") and not tiff.get("make") and tiff.get("photometric") != 32803:
+        raise UnsupportedRawError(path, "a plain TIFF image, not a camera raw (no DNGVersion, no camera make, no "
+                                        "CFA data)")
     if raw.raw_type != rawpy.RawType.Flat:
         raise UnsupportedRawError(path, "the raw data is not a single-plane colour mosaic (linear/demosaiced raw)")
     cfa = pattern_from_rawpy(raw.raw_pattern, raw.color_desc)
@@ -205,6 +212,10 @@ def _from_rawpy(path: str, raw, tiff: dict) -> dict:
         )
     if bayer.min() == bayer.max():
         raise CorruptRawError(path, f"every pixel reads {int(bayer.min())}: the pixel data is missing or blank")
+    blank = float((bayer.min(axis=1) == bayer.max(axis=1)).mean())
+    if check_data and blank > MAX_BLANK_ROWS:
+        raise CorruptRawError(path, f"{100 * blank:.0f}% of the rows hold a single value each: pixel data is missing "
+                                    "(accept it anyway with check_data=False, --no-data-checks)")
     # An odd visible size would leave a partial 2x2 tile: trim the last row/column.
     bayer = bayer[: height - height % 2, : width - width % 2]
 
@@ -258,7 +269,7 @@ def _tiff_facts(path: str) -> dict:
             return {}
     import tifffile
 
-    facts: dict = {}
+    facts: dict = {"tiff": True}
     size = os.path.getsize(path)
     try:
         with tifffile.TiffFile(path) as tf:
@@ -267,6 +278,9 @@ def _tiff_facts(path: str) -> dict:
                 for sub in getattr(page, "pages", None) or []:
                     pages.append(sub)
             first = tf.pages[0].tags
+            facts["dng"] = 50706 in first
+            if 262 in first:
+                facts["photometric"] = int(first[262].value)
             for code, key in ((271, "make"), (272, "model")):
                 if code in first and str(first[code].value).strip():
                     facts[key] = str(first[code].value).strip("\x00 ")

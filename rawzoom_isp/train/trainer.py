@@ -109,14 +109,31 @@ class _MetricsLog:
         self.jsonl, self.csv = os.path.join(out, "metrics.jsonl"), os.path.join(out, "metrics.csv")
         rows = []
         if resume_step is not None and os.path.exists(self.jsonl):
-            with open(self.jsonl) as fh:
-                rows = [r for r in map(json.loads, filter(str.strip, fh)) if r["step"] <= resume_step]
+            rows = [r for r in self._read(self.jsonl) if r["step"] <= resume_step]
         with open(self.jsonl, "w") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
         with open(self.csv, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(self.FIELDS)
             writer.writerows([r[k] for k in self.FIELDS] for r in rows)
+
+    @staticmethod
+    def _read(path: str) -> list[dict]:
+        """The rows of a metrics.jsonl; a last line cut short (the run was killed while writing it)
+        is dropped, any other damage names the file."""
+        with open(path) as fh:
+            lines = [line for line in fh.read().split("\n") if line.strip()]
+        rows = []
+        for number, line in enumerate(lines):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number == len(lines) - 1:
+                    break
+                raise TrainingError(f"{path}: line {number + 1} is not JSON; remove or repair it to resume") from None
+            if not isinstance(rows[-1], dict) or not isinstance(rows[-1].get("step"), int):
+                raise TrainingError(f"{path}: line {number + 1} is not a metrics row; remove or repair it to resume")
+        return rows
 
     def write(self, row: dict) -> None:
         with open(self.jsonl, "a") as fh:
