@@ -359,8 +359,16 @@ def _cmd_demo(args) -> None:
 
 # -- the parser -------------------------------------------------------------------------------------
 
-def _raw_arguments() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+class _Parser(argparse.ArgumentParser):
+    """argparse with the house's one-line errors (exit 2, as argparse)."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _raw_arguments() -> _Parser:
+    parent = _Parser(add_help=False)
     parent.add_argument("--no-data-checks", action="store_true",
                         help="accept raws whose pixel data looks missing (many blank rows)")
     headerless = parent.add_argument_group("headerless Bayer dumps")
@@ -372,7 +380,7 @@ def _raw_arguments() -> argparse.ArgumentParser:
     return parent
 
 
-def _output_arguments(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
+def _output_arguments(parser: _Parser, formats: tuple[str, ...]) -> None:
     parser.add_argument("-o", "--output", required=True,
                         help="output file, or a folder (several inputs, or a name ending in /)")
     parser.add_argument("--format", choices=formats, help="output format in a folder (default png)")
@@ -381,8 +389,8 @@ def _output_arguments(parser: argparse.ArgumentParser, formats: tuple[str, ...])
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rawzoom", description="Camera raw ISP with a learned zoom.")
+def build_parser() -> _Parser:
+    parser = _Parser(prog="rawzoom", description="Camera raw ISP with a learned zoom.")
     parser.add_argument("--version", action="version", version=f"rawzoom_isp {__version__}")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")

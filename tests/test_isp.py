@@ -339,3 +339,15 @@ def test_orientation_matches_libraw(sample_raw):
     reference = F.srgb_gamma(F.apply_color_matrix(linear, sample_raw.cam_to_srgb).clamp(0, 1))
     ours = F.apply_orientation(rz.Pipeline.classical(demosaic="half")(sample_raw), sample_raw.orientation)
     assert _psnr(ours, reference) >= 35.0
+
+
+@pytest.mark.parametrize("params", [{"white_level": 0}, {"white_level": float("nan")}, {"black_level": 5000,
+                                                                                        "white_level": 4095}])
+def test_black_level_stage_refuses_levels_that_make_no_image(params):
+    with pytest.raises(ConfigError, match="black_level stage"):
+        rz.Pipeline.from_config({"stages": [{"type": "black_level", "params": params}]})
+
+
+def test_resize_refuses_absurd_scales():
+    with pytest.raises(ConfigError, match="resize scale"):
+        rz.Pipeline.from_config({"input": "linear_rgb", "stages": [{"type": "resize", "params": {"scale": 1e6}}]})

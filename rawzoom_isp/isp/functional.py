@@ -27,11 +27,12 @@ def _check_even(x: torch.Tensor, what: str) -> None:
 def subtract_black_level(x: torch.Tensor, black_level, white_level, clip: bool = True) -> torch.Tensor:
     """(x - black) / (white - black), black tiled from its 2x2 CFA tile; clipped to [0, 1] if asked.
 
-    x: (..., 1, H, W) DN; black_level: (2, 2) or (B, 2, 2); white_level: scalar or (B,)."""
+    x: (..., 1, H, W) DN; black_level: a scalar, (2, 2) or (B, 2, 2); white_level: scalar or (B,)."""
     _check_even(x, "subtract_black_level")
     height, width = x.shape[-2:]
     tiles = x.reshape(*x.shape[:-2], height // 2, 2, width // 2, 2)  # (..., 1, h, 2, w, 2)
     black = _param(black_level, x)
+    black = black.expand(2, 2) if black.ndim == 0 else black
     black = black.reshape(*black.shape[:-2], 1, 1, 2, 1, 2)  # (B?, 1, 1, 2, 1, 2)
     white = _param(white_level, x)
     white = white.reshape(white.shape + (1,) * 5)

@@ -53,8 +53,10 @@ class Stage(nn.Module):
             )
         try:
             return cls(**params)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"stage type {cls.type_name!r}: {exc}") from exc
+        except ConfigError:
+            raise
+        except (TypeError, ValueError, RuntimeError) as exc:  # torch reports wrong shapes as RuntimeError
+            raise ConfigError(f"stage type {cls.type_name!r}: bad parameters {params} ({exc})") from None
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.params().items() if not isinstance(v, list))

@@ -160,6 +160,9 @@ class ToneMap(Stage):
         return F.smoothstep(x)
 
 
+MAX_RESIZE = 64  # beyond this a resize is a mistake, and an allocation the machine cannot make
+
+
 @register_stage("resize")
 class Resize(Stage):
     """Resample RGB by ``scale`` (bicubic by default): the classical zoom the learned zoom must beat."""
@@ -168,8 +171,8 @@ class Resize(Stage):
 
     def __init__(self, scale: float = 4.0, mode: str = "bicubic", clip: bool = True):
         super().__init__()
-        if not scale > 0:
-            raise ConfigError(f"resize scale must be positive, got {scale}")
+        if not 0 < scale <= MAX_RESIZE:
+            raise ConfigError(f"resize scale must be in (0, {MAX_RESIZE}], got {scale}")
         self.scale = float(scale)
         self.mode = _choice("resize mode", mode, ("bicubic", "bilinear", "nearest", "area"))
         self.clip = bool(clip)

@@ -89,7 +89,7 @@ class RawImage:
             raise ConfigError(f"orientation must be an EXIF code 1..8, got {self.orientation}")
         from .reader import check_levels
 
-        check_levels(self.path, self.black_level.numpy(), self.white_level, None,
+        check_levels(self.black_level.numpy(), self.white_level, None,
                      lambda reason: ConfigError(f"{self.path or 'RawImage'}: {reason}"))
 
     @property

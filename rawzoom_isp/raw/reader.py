@@ -102,12 +102,12 @@ def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) 
         )
     data = np.fromfile(path, dtype=dt, count=height * width, offset=offset).reshape(height, width).astype(np.float32)
     black, white = _black_tile(path, black_level), float(white_level)
-    check_levels(path, black, white, data, lambda reason: ConfigError(f"{path}: {reason}"))
+    check_levels(black, white, data, lambda reason: ConfigError(f"{path}: {reason}"))
     return {"bayer": data, "cfa": check_pattern(cfa), "black_level": black, "white_level": white,
             "wb_source": "none", "path": path}
 
 
-def check_levels(path, black: np.ndarray, white: float, data: np.ndarray | None, error) -> None:
+def check_levels(black: np.ndarray, white: float, data: np.ndarray | None, error) -> None:
     """Levels that make an image: finite, black at least 0 and below white; samples finite and not
     above white. ``error(reason)`` builds the exception (the file's fault, or the caller's)."""
     black = np.asarray(black, dtype=np.float64)
@@ -220,7 +220,7 @@ def _from_rawpy(path: str, raw, tiff: dict, check_data: bool = True) -> dict:
     bayer = bayer[: height - height % 2, : width - width % 2]
 
     black = np.asarray(raw.black_level_per_channel, dtype=np.float32)[raw.raw_pattern]
-    check_levels(path, black, float(raw.white_level), bayer, lambda reason: CorruptRawError(path, reason))
+    check_levels(black, float(raw.white_level), bayer, lambda reason: CorruptRawError(path, reason))
     gains, wb_source = _wb_gains(raw.camera_whitebalance, raw.daylight_whitebalance)
     focal = float(raw.other.focal_length) if raw.other.focal_length > 0 else None
     iso = float(raw.other.iso_speed) if raw.other.iso_speed > 0 else None
