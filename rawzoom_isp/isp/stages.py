@@ -2,10 +2,12 @@
 (CFA, black/white level, WB gains, colour matrix) comes from the raw unless given as a parameter."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError
 from ..raw.cfa import check_pattern
+from ..raw.reader import check_levels
 from . import functional as F
 from .kinds import DataKind
 from .registry import register_stage
@@ -33,7 +35,11 @@ class BlackLevel(Stage):
         self.black_level = (
             None if black_level is None else torch.as_tensor(black_level, dtype=torch.float32).expand(2, 2)
         )
-        self.white_level = white_level
+        self.white_level = None if white_level is None else float(white_level)
+        if self.white_level is not None or self.black_level is not None:
+            black = np.zeros((2, 2)) if self.black_level is None else self.black_level.numpy()
+            white = float(black.max()) + 1 if self.white_level is None else self.white_level
+            check_levels(black, white, None, lambda reason: ConfigError(f"black_level stage: {reason}"))
 
     def forward(self, x, meta=None):
         black = self.black_level if self.black_level is not None else needs_meta("black_level", meta, "black_level")
