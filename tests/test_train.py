@@ -205,3 +205,12 @@ def test_resume_survives_a_cut_metrics_line_and_stale_temporaries(tmp_path):
     (run / "metrics.jsonl").write_text('{"step": 3}\nnonsense\n{"step": 6}\n')
     with pytest.raises(rz.errors.TrainingError, match="metrics.jsonl: line 2"):
         train(_config(tmp_path, steps=9), resume=True, progress=False)
+
+
+def test_init_across_zoom_factors_keeps_the_shared_layers(tmp_path, tiny_checkpoint):
+    final = train(_config(tmp_path, steps=1, data={"scale": 8}, optim={"lr": 1e-12}), init=tiny_checkpoint,
+                  progress=False)
+    start, after = load_model(tiny_checkpoint).state_dict(), load_model(final).state_dict()
+    for name in ("head.weight", "body.0.conv1.weight", "body_out.weight"):
+        torch.testing.assert_close(after[name], start[name], atol=1e-8, rtol=0)
+    assert after["tail.weight"].shape[0] == 3 * 16 ** 2 != start["tail.weight"].shape[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import time
@@ -26,6 +27,8 @@ from ..models.checkpoint import build_model, load_state, read_checkpoint, save_c
 from ..shift_tolerant import shift_tolerant_crop
 from ..synth.unprocess import render_linear
 from .config import load_config, model_config
+
+log = logging.getLogger(__name__)
 
 
 def build_dataset(data: dict, *, files=None, patch="config"):
@@ -160,10 +163,7 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
         torch.set_num_threads(cfg["train"]["threads"])
     model = build_model(model_config(cfg))
     if init:
-        checkpoint = read_checkpoint(init)
-        if checkpoint["config"] != model.config:
-            raise ConfigError(f"{init}: its network {checkpoint['config']} differs from [model] {model.config}")
-        load_state(model, checkpoint["model"], init)
+        initialise(model, init)
     model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=optim["lr"])
     step, last = 0, os.path.join(out, "last.pt")
@@ -225,6 +225,26 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     if world > 1:
         dist.barrier()
     return final
+
+
+def initialise(model: torch.nn.Module, path: str) -> None:
+    """Start ``model`` from a checkpoint's weights: all of them for the same network (fine-tuning);
+    for the same network at another zoom factor, all but the output layer, whose size depends on the
+    factor (it keeps its initialisation: zero for PackedZoomNet, so training starts from the
+    classical zoom with the checkpoint's features)."""
+    checkpoint = read_checkpoint(path)
+    theirs, ours = dict(checkpoint["config"]), dict(model.config)
+    if theirs == ours:
+        load_state(model, checkpoint["model"], path)
+        return
+    if {k: v for k, v in theirs.items() if k != "scale"} != {k: v for k, v in ours.items() if k != "scale"}:
+        raise ConfigError(f"{path}: its network {theirs} differs from [model] {ours} beyond the zoom factor")
+    state = model.state_dict()
+    shared = {name: tensor for name, tensor in checkpoint["model"].items()
+              if name in state and tensor.shape == state[name].shape}
+    load_state(model, {**state, **shared}, path)
+    log.info("initialised from %s: %d of %d tensors (the rest depend on the zoom factor)", path, len(shared),
+             len(state))
 
 
 def lr_at(step: int, lr: float, decay: float, decay_steps: int) -> float:
