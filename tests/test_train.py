@@ -77,7 +77,7 @@ def test_config_errors(tmp_path):
         load_config({"data": {"root": "x"}, "schedule": {}})
     with pytest.raises(ConfigError, match="root.*or files"):
         load_config({"data": {}})
-    assert load_config({"data": {"source": "rgb", "root": "x"}})["data"]["input"] == "rgb"
+    assert load_config({"data": {"source": "rgb", "files": [str(SAMPLE)]}})["data"]["input"] == "rgb"
     bad = {
         ("optim", "batch_size"): [0, -1, 1e6, 2.5, "4"],
         ("optim", "steps"): [0, 2.5],
