@@ -13,13 +13,11 @@ depend on DataLoader workers. Samples carry the WB gains and the colour matrix (
 from __future__ import annotations
 
 import abc
-import os
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as TF
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, DataError, ShapeError
@@ -72,22 +70,12 @@ def render_rgb8(mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_s
     ``render`` ("classical": ``render_rgb``; "libraw": LibRaw's AHD render, camera WB, sRGB) in 8 bits,
     or, with ``jpeg_quality`` in 1..100, as a JPEG of that quality (4:2:0, as phones store it)."""
     if render == "libraw":
-        import tempfile
-
-        from ..raw.dng import write_dng
+        from ..raw.dng import libraw_render_mosaic
         from ..raw.image import RawImage
-        from ..raw.reader import libraw_render
 
-        # Mirrored by up to 16 sites (an even number keeps the CFA): LibRaw needs 22 px, AHD context.
-        pad = min(16, (min(mosaic.shape[-2:]) - 2) // 2 * 2)
-        padded = TF.pad(mosaic.reshape(1, 1, *mosaic.shape[-2:]), (pad,) * 4, mode="reflect")
         raw = RawImage(bayer=torch.zeros(2, 2), cfa=cfa, black_level=0, white_level=65535, wb_gains=wb_gains,
-                       cam_to_srgb=cam_to_srgb, wb_source="camera").with_mosaic(padded)
-        with tempfile.TemporaryDirectory() as folder:
-            write_dng(os.path.join(folder, "low.dng"), raw)
-            rgb = libraw_render(os.path.join(folder, "low.dng"))[
-                :, pad : pad + mosaic.shape[-2], pad : pad + mosaic.shape[-1]
-            ]
+                       cam_to_srgb=cam_to_srgb, wb_source="camera").with_mosaic(mosaic)
+        rgb = libraw_render_mosaic(raw)
     elif render == "classical":
         rgb = render_rgb(mosaic, cfa, wb_gains, cam_to_srgb)
     else:

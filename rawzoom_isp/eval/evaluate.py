@@ -21,7 +21,6 @@ import csv
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 
 import torch
@@ -33,15 +32,14 @@ from ..isp import functional as F
 from ..isp.pipeline import Pipeline
 from ..models.checkpoint import read_checkpoint
 from ..models.stage import LearnedZoom
-from ..raw.dng import write_dng
+from ..raw.dng import libraw_render_mosaic
 from ..raw.image import RawImage
-from ..raw.reader import libraw_render
 from ..shift_tolerant import shift_tolerant_crop
 from .cases import Case
 from .metrics import lpips_distance, lpips_model, psnr, ssim
 
 BASELINES = {
-    "libraw": "LibRaw AHD render of the LR raw (camera WB, sRGB), bicubic N x",
+    "libraw": "LibRaw AHD render of the LR raw (camera WB, sRGB; mirrored borders for context), bicubic N x",
     "classical": "rawzoom classical render (Menon 2007 demosaic, camera WB, colour matrix, sRGB), bicubic N x",
     "bilinear": "weak baseline: bilinear demosaic, camera WB, colour matrix, sRGB, bicubic N x",
 }
@@ -55,10 +53,7 @@ def _classical(low: RawImage, demosaic: str) -> torch.Tensor:
 def baseline(name: str, low: RawImage, scale: int) -> torch.Tensor:
     """A classical zoom of the LR raw (see BASELINES): (3, N h, N w) display sRGB."""
     if name == "libraw":
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "low.dng")
-            write_dng(path, low)
-            rendered = libraw_render(path)
+        rendered = libraw_render_mosaic(low)
     elif name in ("classical", "bilinear"):
         rendered = _classical(low, "menon2007" if name == "classical" else "bilinear")
     else:

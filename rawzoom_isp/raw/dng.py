@@ -4,6 +4,7 @@ writes: the editor still applies white balance, colour matrix and tone)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -116,3 +117,23 @@ def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False,
         tifffile.imwrite(
             tmp, data.astype(np.uint16), photometric=32803, subfiletype=0, extratags=tags, software="rawzoom_isp"
         )
+
+
+def libraw_render_mosaic(raw: RawImage, margin: int = 16) -> torch.Tensor:
+    """LibRaw's AHD render (``libraw_render``) of a RawImage that has no file: written as a DNG with
+    its mosaic mirrored by up to ``margin`` sites on each side (an even number keeps the CFA; it gives
+    AHD context at the borders, and LibRaw needs 22 px at least), rendered, and cut back:
+    (3, H, W) sRGB."""
+    import tempfile
+
+    import torch.nn.functional as TF
+
+    from .reader import libraw_render
+
+    height, width = raw.shape
+    pad = min(margin, (min(height, width) - 2) // 2 * 2)
+    padded = TF.pad(raw.bayer[None, None], (pad,) * 4, mode="reflect")[0, 0]
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "mosaic.dng")
+        write_dng(path, replace(raw, bayer=padded))
+        return libraw_render(path)[:, pad:pad + height, pad:pad + width]
