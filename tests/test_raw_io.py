@@ -20,84 +20,14 @@ from rawzoom_isp.errors import (
 # The table of ../shared/data/raw/MANIFEST.md: file, CFA, visible (H, W), black per position,
 # white, WB (R, G, B normalised to G), focal length (mm), make, model.
 MANIFEST = [
-    (
-        "dng/gopro_hero7_gopr9231_full.dng",
-        "RGGB",
-        (3000, 4000),
-        [[0, 0], [0, 0]],
-        16383,
-        (1.770, 1, 1.895),
-        3.0,
-        "GoPro",
-        "HERO7 Black",
-    ),
-    (
-        "dng/gopro_hero6_gopr0024_full.dng",
-        "RGGB",
-        (3000, 4000),
-        [[0, 0], [0, 0]],
-        16383,
-        (1.914, 1, 1.750),
-        3.0,
-        "GoPro",
-        "HERO6 Black",
-    ),
-    (
-        "dng/gopro_hero7_gopr9231_crop1024x768_y1116_x1488.dng",
-        "RGGB",
-        (768, 1024),
-        [[0, 0], [0, 0]],
-        16383,
-        (1.770, 1, 1.895),
-        3.0,
-        "GoPro",
-        "HERO7 Black",
-    ),
-    (
-        "dng/gopro_hero6_gopr0024_crop1024x768_y1116_x1488.dng",
-        "RGGB",
-        (768, 1024),
-        [[0, 0], [0, 0]],
-        16383,
-        (1.914, 1, 1.750),
-        3.0,
-        "GoPro",
-        "HERO6 Black",
-    ),
-    (
-        "dng/gopro_fusion_gpfr7066_crop1024x768_y1116_x1040.dng",
-        "RGGB",
-        (768, 1024),
-        [[0, 0], [0, 0]],
-        16383,
-        (2.026, 1, 1.648),
-        3.0,
-        "GoPro",
-        "FUSION",
-    ),
-    (
-        "dng/gopro_fusion_gpbk7066_crop1024x768_y1116_x1040.dng",
-        "RGGB",
-        (768, 1024),
-        [[0, 0], [0, 0]],
-        16383,
-        (2.026, 1, 1.648),
-        3.0,
-        "GoPro",
-        "FUSION",
-    ),
+    ("dng/gopro_hero7_gopr9231_full.dng", "RGGB", (3000, 4000), [[0, 0], [0, 0]], 16383, (1.770, 1, 1.895), 3.0, "GoPro", "HERO7 Black"),  # noqa: E501
+    ("dng/gopro_hero6_gopr0024_full.dng", "RGGB", (3000, 4000), [[0, 0], [0, 0]], 16383, (1.914, 1, 1.750), 3.0, "GoPro", "HERO6 Black"),  # noqa: E501
+    ("dng/gopro_hero7_gopr9231_crop1024x768_y1116_x1488.dng", "RGGB", (768, 1024), [[0, 0], [0, 0]], 16383, (1.770, 1, 1.895), 3.0, "GoPro", "HERO7 Black"),  # noqa: E501
+    ("dng/gopro_hero6_gopr0024_crop1024x768_y1116_x1488.dng", "RGGB", (768, 1024), [[0, 0], [0, 0]], 16383, (1.914, 1, 1.750), 3.0, "GoPro", "HERO6 Black"),  # noqa: E501
+    ("dng/gopro_fusion_gpfr7066_crop1024x768_y1116_x1040.dng", "RGGB", (768, 1024), [[0, 0], [0, 0]], 16383, (2.026, 1, 1.648), 3.0, "GoPro", "FUSION"),  # noqa: E501
+    ("dng/gopro_fusion_gpbk7066_crop1024x768_y1116_x1040.dng", "RGGB", (768, 1024), [[0, 0], [0, 0]], 16383, (2.026, 1, 1.648), 3.0, "GoPro", "FUSION"),  # noqa: E501
     # BL by colour (R, G, B, G2) = 128, 128, 128, 127 -> by position [[R, G], [G2, B]]; WB 2226/1024, 1485/1024.
-    (
-        "cr2/canon_eos30d_IMG_5952.cr2",
-        "RGGB",
-        (2348, 3522),
-        [[128, 128], [127, 128]],
-        4095,
-        (2226 / 1024, 1, 1485 / 1024),
-        22.0,
-        "Canon",
-        "Canon EOS 30D",
-    ),
+    ("cr2/canon_eos30d_IMG_5952.cr2", "RGGB", (2348, 3522), [[128, 128], [127, 128]], 4095, (2226 / 1024, 1, 1485 / 1024), 22.0, "Canon", "Canon EOS 30D"),  # noqa: E501
 ]
 
 
