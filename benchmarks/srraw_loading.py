@@ -45,7 +45,8 @@ def build(root: str, sequences: int, height: int, width: int) -> None:
 
 
 def rate(dataset, workers: int, samples: int) -> float:
-    loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=workers, shuffle=False)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=workers, shuffle=False,
+                                         multiprocessing_context="spawn" if workers else None)
     start, count = time.perf_counter(), 0
     while count < samples:
         for _ in loader:

@@ -4,6 +4,7 @@ bicubic shows, and it beats LibRaw + bicubic on an emulated 4x-smaller capture. 
 24 windows x 4 phases with standard errors, is `rawzoom eval`; its results are in the model card.)"""
 import pytest
 import torch
+from conftest import SAMPLE
 
 import rawzoom_isp as rz
 from rawzoom_isp.data.emulated import emulate_low, noise_model
@@ -11,8 +12,6 @@ from rawzoom_isp.eval.evaluate import baseline, score
 from rawzoom_isp.eval.metrics import psnr
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.raw.reader import libraw_render
-
-from conftest import SAMPLE
 
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
 

@@ -105,7 +105,7 @@ def test_the_aligned_target_matches_the_input(srraw_root, tmp_path):
                            cache_dir=str(tmp_path), augment=False)
     for index in (0, 3):  # aligned, and misaligned then ECC-aligned
         pair = dataset.load(index, dataset.generator(index))
-        target = F.apply_white_balance(pair.target, pair.wb_gains, gamma=2.2, clip=True)
+        target = F.apply_white_balance(pair.target.float(), pair.wb_gains, gamma=2.2, clip=True)
         low = F.resize(target[None], 0.25)[0]
         lr = rz.data.render_rgb(pair.mosaic, pair.cfa, torch.ones(3), torch.eye(3))
         correlation = torch.corrcoef(torch.stack([low.mean(0).flatten(), lr.mean(0).flatten()]))[0, 1]
@@ -118,7 +118,7 @@ def test_jpeg_orientation_is_ignored_like_the_raws(tmp_path):
     dataset = SRRawDataset(str(tmp_path / "srraw"), scale=4, patch=None, target_margin=0, align_downscale=1,
                            cache_dir=str(tmp_path / "cache"), augment=False)
     pair = dataset.load(0, dataset.generator(0))
-    low = F.resize(pair.target[None], 0.25)[0].mean(0).flatten()
+    low = F.resize(pair.target.float()[None], 0.25)[0].mean(0).flatten()
     lr = rz.data.render_rgb(pair.mosaic, pair.cfa, torch.ones(3), torch.eye(3)).mean(0).flatten()
     assert torch.corrcoef(torch.stack([low, lr]))[0, 1] > 0.9  # upside down would be ~0
 

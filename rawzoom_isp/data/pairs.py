@@ -35,7 +35,8 @@ class ZoomPair:
     """An LR mosaic (1, H, W) in [0, 1] (linear, not white-balanced) and its target (3, N H, N W)
     (+ 2 * target_margin when the source leaves room for a shift-tolerant loss). ``info`` says,
     among others, whether the target includes the camera white balance ("target_white_balanced") and,
-    where known, how it was rendered from linear camera RGB ("render", one of ``rz.synth.RENDERS``)."""
+    where known, how it was rendered from linear camera RGB ("render", one of ``rz.synth.RENDERS``).
+    Tensors may be stored in half precision or memory-mapped (SR-RAW's cache): crop, then convert."""
 
     mosaic: torch.Tensor
     cfa: str

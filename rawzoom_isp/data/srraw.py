@@ -18,8 +18,9 @@ is divided by it ** (1 / 2.2) (the network output gets it back after the net). T
 
 Each prepared pair (the input crop, the aligned target, the WB) is cached, written atomically, in
 ``cache_dir`` (default: ``$XDG_CACHE_HOME/rawzoom_isp/srraw``; never the dataset folder, which may be
-read-only), keyed by the files' names, sizes and times and the preparation settings, so DataLoader
-workers only crop cached tensors.
+read-only), keyed by the files' names, sizes and times and the preparation settings, and memory-mapped
+when read, so DataLoader workers only read the pages of the crops they take. (rawpy and OpenMP can
+deadlock in forked workers: use ``multiprocessing_context="spawn"`` with workers.)
 """
 from __future__ import annotations
 
@@ -174,7 +175,7 @@ class SRRawDataset(PairDataset):
         path = self._cache_path(pair)
         if os.path.isfile(path):
             try:
-                return torch.load(path, weights_only=True)
+                return torch.load(path, weights_only=True, mmap=True)  # pages of the crop only are read
             except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
                 log.warning("SR-RAW: cache entry %s is damaged; recomputing it", path)
         entry = self._prepare(pair)
@@ -212,12 +213,12 @@ class SRRawDataset(PairDataset):
         target_wb = self._wb(pair, tgt_raw)
         target = F.apply_white_balance(target, 1.0 / target_wb, gamma=F.WB_GAMMA, clip=True)
         mosaic = F.subtract_black_level(crop.bayer[None], crop.black_level, crop.white_level)
-        return {"mosaic": mosaic.half(), "cfa": crop.cfa, "target": target.half(), "wb_gains": target_wb,
+        return {"mosaic": mosaic, "cfa": crop.cfa, "target": target.half(), "wb_gains": target_wb,
                 "cam_to_srgb": crop.cam_to_srgb, "warp": torch.from_numpy(np.asarray(warp)).float()}
 
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
         pair, entry = self.pairs[index], self.prepared(index)
-        return ZoomPair(mosaic=entry["mosaic"].float(), cfa=entry["cfa"], target=entry["target"].float(),
+        return ZoomPair(mosaic=entry["mosaic"], cfa=entry["cfa"], target=entry["target"],
                         wb_gains=entry["wb_gains"], cam_to_srgb=entry["cam_to_srgb"],
                         info={"source": f"{pair['sequence']}/{pair['ids'][0]:05d}->{pair['ids'][1]:05d}",
                               "pairs": "SR-RAW", "target_white_balanced": False, "warp": entry["warp"]})

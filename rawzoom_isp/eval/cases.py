@@ -81,10 +81,10 @@ def emulated_cases(paths: Sequence[str], scale: int = 4, size: int = 512, crops:
 def case_from_pair(pair: ZoomPair) -> Case:
     """A pair from a dataset (e.g. SR-RAW, whole images) as a case: the normalised mosaic as 16-bit
     digital numbers, the target with its white balance."""
-    target = pair.target
+    target = pair.target.float()
     if not pair.info.get("target_white_balanced", True):
         target = F.apply_white_balance(target, pair.wb_gains, gamma=F.WB_GAMMA, clip=True)
     like = RawImage(bayer=torch.zeros(2, 2), cfa=pair.cfa, black_level=0, white_level=65535, wb_gains=pair.wb_gains,
                     cam_to_srgb=pair.cam_to_srgb, wb_source="camera")
     info = {key: value.tolist() if isinstance(value, torch.Tensor) else value for key, value in pair.info.items()}
-    return Case(like.with_mosaic(pair.mosaic), target, info)
+    return Case(like.with_mosaic(pair.mosaic.float()), target, info)
