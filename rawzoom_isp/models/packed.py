@@ -3,9 +3,12 @@
 Every convolution runs at the packed resolution (half the mosaic; one position per 2x2 CFA tile),
 where a 4x zoom is 8x per side and an 8x zoom 16x: a 3x3 head, ``blocks`` residual blocks (conv 3x3,
 ReLU, conv 3x3, + input), a 3x3 body convolution with a long skip, and a 3x3 tail that predicts every
-output pixel of a packed position at once, rearranged by pixel shuffle (Shi et al. 2016). The
-network is residual over ``classical_zoom`` of its input (bilinear demosaic, then bicubic), and its
-tail starts at zero, so training starts from that baseline and learns what improves on it.
+output pixel of a packed position at once, rearranged by pixel shuffle (Shi et al. 2016), then (with
+``blend_kernel`` k > 0) a k x k convolution at the output resolution over that learned detail, which
+lets neighbouring blocks blend across their edges (pixel shuffle alone leaves a faint grid at the
+packed period); it starts as the identity. The network is residual over ``classical_zoom`` of its
+input (bilinear demosaic, then bicubic), and its tail starts at zero, so training starts from that
+baseline and learns what improves on it.
 
 Raw input: packed [R, Gr, Gb, B] in RGGB geometry (``LearnedZoom`` unifies other CFAs by flips),
 linear and not white balanced. Given the camera's white-balance gains, the network works on the
@@ -40,7 +43,7 @@ class PackedZoomNet(nn.Module):
     arch = "packed"
 
     def __init__(self, scale: int = 4, in_channels: int = 4, width: int = 64, blocks: int = 10,
-                 output: str | None = None):
+                 output: str | None = None, blend_kernel: int = 0):
         super().__init__()
         if in_channels not in (3, 4):
             raise ConfigError(f"in_channels must be 4 (packed raw) or 3 (RGB), got {in_channels}")
@@ -49,8 +52,12 @@ class PackedZoomNet(nn.Module):
         if output != expected:
             raise ConfigError(f"PackedZoomNet with {in_channels} input channels gives {expected!r} output, "
                              f"not {output!r}")
+        if blend_kernel < 0 or blend_kernel % 2 == 0 and blend_kernel:
+            raise ConfigError(f"blend_kernel must be 0 (none) or an odd size, got {blend_kernel}")
         self.config = dict(arch=self.arch, scale=scale, in_channels=in_channels, width=width, blocks=blocks,
                            output=output)
+        if blend_kernel:  # only when used, so that configs written before it stay valid
+            self.config["blend_kernel"] = blend_kernel
         self.zoom = 2 * scale if in_channels == 4 else scale
         self.grid_zoom = 2 * scale  # output pixels per side of one position of the working grid
         grid_channels = 4 if in_channels == 4 else 12
@@ -60,6 +67,12 @@ class PackedZoomNet(nn.Module):
         self.tail = nn.Conv2d(width, 3 * self.grid_zoom ** 2, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
+        self.blend = None
+        if blend_kernel:
+            self.blend = nn.Conv2d(3, 3, blend_kernel, padding=blend_kernel // 2, bias=False)
+            with torch.no_grad():
+                self.blend.weight.zero_()
+                self.blend.weight[range(3), range(3), blend_kernel // 2, blend_kernel // 2] = 1.0
 
     @property
     def in_channels(self) -> int:
@@ -68,8 +81,8 @@ class PackedZoomNet(nn.Module):
     @property
     def receptive_radius(self) -> int:
         """How far, in input pixels, an output pixel sees: 1 per 3x3 convolution at the working grid
-        (2 x that for RGB input, folded 2x2), plus 2 for the bicubic base."""
-        convolutions = 3 + 2 * self.config["blocks"]
+        (2 x that for RGB input, folded 2x2), 1 for the blend convolution, plus 2 for the bicubic base."""
+        convolutions = 3 + 2 * self.config["blocks"] + (1 if self.blend is not None else 0)
         return convolutions * (1 if self.in_channels == 4 else 2) + 2
 
     def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None) -> torch.Tensor:
@@ -79,5 +92,8 @@ class PackedZoomNet(nn.Module):
         grid = x if raw else F.pixel_unshuffle(x, 2)
         features = self.head(grid)
         features = features + self.body_out(self.body(features))
-        out = F.pixel_shuffle(self.tail(features), self.grid_zoom) + classical_zoom(x, self.config["scale"])
+        detail = F.pixel_shuffle(self.tail(features), self.grid_zoom)
+        if self.blend is not None:
+            detail = self.blend(detail)
+        out = detail + classical_zoom(x, self.config["scale"])
         return unbalance(out, wb_gains) if raw else out

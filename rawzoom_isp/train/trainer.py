@@ -229,22 +229,22 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
 
 def initialise(model: torch.nn.Module, path: str) -> None:
     """Start ``model`` from a checkpoint's weights: all of them for the same network (fine-tuning);
-    for the same network at another zoom factor, all but the output layer, whose size depends on the
-    factor (it keeps its initialisation: zero for PackedZoomNet, so training starts from the
-    classical zoom with the checkpoint's features)."""
+    for the same architecture and size with another zoom factor or extra layers, every tensor whose
+    name and shape match (the output layer of another zoom factor, and layers the checkpoint lacks,
+    keep their initialisation, which for PackedZoomNet leaves the checkpoint's output unchanged)."""
     checkpoint = read_checkpoint(path)
     theirs, ours = dict(checkpoint["config"]), dict(model.config)
     if theirs == ours:
         load_state(model, checkpoint["model"], path)
         return
-    if {k: v for k, v in theirs.items() if k != "scale"} != {k: v for k, v in ours.items() if k != "scale"}:
-        raise ConfigError(f"{path}: its network {theirs} differs from [model] {ours} beyond the zoom factor")
+    if any(theirs.get(key) != ours.get(key) for key in ("arch", "in_channels", "width", "blocks", "up_channels")):
+        raise ConfigError(f"{path}: its network {theirs} differs from [model] {ours} beyond the zoom factor and "
+                          "added layers")
     state = model.state_dict()
     shared = {name: tensor for name, tensor in checkpoint["model"].items()
               if name in state and tensor.shape == state[name].shape}
     load_state(model, {**state, **shared}, path)
-    log.info("initialised from %s: %d of %d tensors (the rest depend on the zoom factor)", path, len(shared),
-             len(state))
+    log.info("initialised from %s: %d of %d tensors", path, len(shared), len(state))
 
 
 def lr_at(step: int, lr: float, decay: float, decay_steps: int) -> float:
