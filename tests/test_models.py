@@ -39,8 +39,9 @@ def test_networks_zoom_packed_raw_2n_and_rgb_n(options, shape_in, shape_out):
     assert net(torch.rand(shape_in), torch.tensor([[2.0, 1.0, 1.5]])).shape == shape_out
 
 
-def test_packed_network_starts_at_the_classical_zoom_of_the_balanced_raw():
-    net = PackedZoomNet(scale=4, width=8, blocks=1)
+@pytest.mark.parametrize("blend_kernel", [0, 5])
+def test_packed_network_starts_at_the_classical_zoom_of_the_balanced_raw(blend_kernel):
+    net = PackedZoomNet(scale=4, width=8, blocks=1, blend_kernel=blend_kernel)
     packed, gains = torch.rand(2, 4, 6, 7), torch.tensor([[2.0, 1.0, 1.6], [1.5, 1.0, 2.2]])
     expected = classical_zoom(packed, 4)  # WB is linear, so balancing, zooming, unbalancing cancels
     torch.testing.assert_close(net(packed, gains), expected, atol=1e-5, rtol=1e-5)
@@ -87,7 +88,8 @@ def test_batch_norm_shift_is_added_once():
     torch.testing.assert_close(norm(x), expected)
 
 
-@pytest.mark.parametrize("options", [TINY_PACKED, TINY_ZOOMNET, dict(TINY_PACKED, in_channels=3)])
+@pytest.mark.parametrize("options", [TINY_PACKED, TINY_ZOOMNET, dict(TINY_PACKED, in_channels=3),
+                                     dict(TINY_PACKED, blend_kernel=5)])
 def test_tiled_inference_equals_untiled(options):
     net = _randomised(build_model(dict(options, scale=2)))
     if options["arch"] == "zoomnet":
@@ -169,6 +171,8 @@ def test_model_configs_are_checked_before_anything_is_built(tmp_path):
         build_model(dict(arch="packed", scale=3))
     with pytest.raises(ConfigError, match="width"):
         build_model(dict(arch="packed", width="64"))
+    with pytest.raises(ConfigError, match="blend_kernel"):
+        build_model(dict(arch="packed", blend_kernel=4))
     assert isinstance(build_model({"width": 8, "blocks": 1, "up_channels": 8}), ZoomNet)  # configs before arch
 
 
