@@ -66,12 +66,17 @@ def test_loss_experiment_on_misaligned_pairs(tmp_path, halves):
 
 def test_fine_tune_experiment_before_and_after(tmp_path):
     init = tmp_path / "init.pt"
-    save_checkpoint(init, build_model({"arch": "packed", "width": 8, "blocks": 1, "scale": 4}))
-    config = {key: dict(value) for key, value in TINY.items()}
+    network = {"arch": "packed", "width": 8, "blocks": 1, "scale": 4, "blend_kernel": 3}
+    save_checkpoint(init, build_model(network))
+    config = {key: dict(value) for key, value in TINY.items() if key != "model"}
     config["compare"] = {"experiment": "fine-tune", "init": str(init), "camera": str(SAMPLE), "finetune_steps": 2,
                          "out": str(tmp_path / "ft"), "crops": 1, "size": 128, "phases": "native"}
+    with pytest.raises(rz.errors.ConfigError, match="init checkpoint's network"):
+        compare({**config, "model": {"arch": "packed"}}, progress=False)
     result = compare(config, progress=False)
     assert "after vs before" in result["arms"]["pairs"]
+    tuned = torch.load(tmp_path / "ft" / "after-seed0" / "model.pt", weights_only=True)["config"]
+    assert build_model(tuned).config == build_model(network).config  # the init's network, blend layer included
     assert sorted(p for p in os.listdir(tmp_path / "ft") if p.endswith(".dng")) == [
         "gopro_hero7_crop-finetune-top.dng", "gopro_hero7_crop-test-bottom.dng"]
     assert "Fine-tuning on the new camera" in (tmp_path / "ft" / "REPORT.md").read_text()

@@ -16,8 +16,9 @@ by the arms) plus a [compare] section:
   ``phases`` ("all" or "native"), ``tolerance`` for the test cases;
 - data-type: ``jpeg_quality`` of the RGB arm's input (LibRaw's AHD render of the LR raw, 8-bit;
   0 = no JPEG); loss: ``misalign`` (LR px) and ``misalign_affine``; fine-tune: ``init`` (the model to
-  start from), ``camera`` (the new camera's full-resolution raw: its top half is fine-tuned on, its
-  bottom half tested), ``finetune_steps``.
+  start from; the fine-tuned network is its network, so the config has no [model]), ``camera`` (the
+  new camera's full-resolution raw: its top half is fine-tuned on, its bottom half tested),
+  ``finetune_steps``.
 
 Arms train one after another, each resumable: a finished arm is skipped, an interrupted one resumes
 from its last checkpoint, so a comparison can be run in pieces. ``<out>/REPORT.md`` holds the tables,
@@ -37,6 +38,7 @@ import torch
 from ..atomic import atomic_path
 from ..errors import ConfigError
 from ..imageio import write_image
+from ..models.checkpoint import read_checkpoint
 from ..raw.reader import libraw_render, read_raw
 from ..train.config import load_config, read_config, resolve_path
 from ..train.trainer import train
@@ -100,6 +102,8 @@ def read_compare_config(config, overrides: list[str] = ()) -> tuple[dict, dict]:
             raise ConfigError(f"[compare] {key} must be a non-empty list of raw files")
         section[key] = [resolve_path(f, None if key in overridden else base) for f in files]
     if experiment == "fine-tune":
+        if "model" in config:
+            raise ConfigError("[compare] fine-tune trains the init checkpoint's network: drop [model]")
         for key in ("init", "camera"):
             if not isinstance(section.get(key), str):
                 raise ConfigError(f"[compare] fine-tune needs {key} (a path)")
@@ -197,6 +201,7 @@ def compare(config, progress: bool = True, overrides: list[str] = ()) -> dict:
                 weights[f"before-seed{seed}"] = init
             if "after" in section["arms"]:
                 config = copy.deepcopy(base)
+                config["model"] = dict(read_checkpoint(init)["config"])
                 config.setdefault("data", {}).update(files=[tune_file], source="emulated", input="raw", seed=seed)
                 config["data"].pop("root", None)
                 config.setdefault("optim", {})["steps"] = int(section.get("finetune_steps", 300))
