@@ -5,10 +5,10 @@ where a 4x zoom is 8x per side and an 8x zoom 16x: a 3x3 head, ``blocks`` residu
 ReLU, conv 3x3, + input), a 3x3 body convolution with a long skip, and a 3x3 tail that predicts every
 output pixel of a packed position at once, rearranged by pixel shuffle (Shi et al. 2016), then (with
 ``blend_kernel`` k > 0) a k x k convolution at the output resolution over that learned detail, which
-lets neighbouring blocks blend across their edges (pixel shuffle alone leaves a faint grid at the
-packed period); it starts as the identity. The network is residual over ``classical_zoom`` of its
-input (bilinear demosaic, then bicubic), and its tail starts at zero, so training starts from that
-baseline and learns what improves on it.
+lets neighbouring blocks blend across their edges; it starts as the identity (the shipped models
+have it; it changed their scores by +0.01 dB, see the model card). The network is residual over
+``classical_zoom`` of its input (bilinear demosaic, then bicubic), and its tail starts at zero, so
+training starts from that baseline and learns what improves on it.
 
 Raw input: packed [R, Gr, Gb, B] in RGGB geometry (``LearnedZoom`` unifies other CFAs by flips),
 linear and not white balanced. Given the camera's white-balance gains, the network works on the
