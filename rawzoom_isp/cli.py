@@ -302,7 +302,7 @@ def _cmd_eval(args) -> None:
                                noise=args.noise == "matched", seed=args.seed)
     else:
         pairs = SRRawDataset(args.srraw, scale=args.scale, split=args.split, patch=None, augment=False,
-                             target_margin=0)
+                             target_margin=0, cache_dir=args.cache_dir)
         cases = (case_from_pair(pairs.load(i, pairs.generator(i, 0))) for i in range(len(pairs)))
     result = evaluate(dict(zip(names, args.weights)), cases, scale=args.scale, out=args.output,
                       tolerance=args.tolerance, progress=not console.quiet)
@@ -464,6 +464,8 @@ def build_parser() -> _Parser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--srraw", help="an SR-RAW root (optical pairs) instead of --raws")
     evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--cache-dir", help="where prepared SR-RAW pairs are cached "
+                          "(default $XDG_CACHE_HOME/rawzoom_isp/srraw)")
     evaluate.add_argument("--scale", type=int, default=4)
     evaluate.add_argument("--tolerance", type=int, default=2, help="shift tolerance (px) of the alignment")
     evaluate.add_argument("-o", "--output", required=True, help="output folder")

@@ -151,7 +151,8 @@ def test_missing_focal_lengths_and_far_ratios_are_skipped_and_counted(tmp_path, 
 def test_train_and_eval_on_an_srraw_folder(srraw_root, tmp_path, monkeypatch):
     root, _ = srraw_root
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    config = {"data": {"source": "srraw", "root": str(root), "split": "train", "patch": 8, "target_margin": 4},
+    config = {"data": {"source": "srraw", "root": str(root), "split": "train", "patch": 8, "target_margin": 4,
+                       "cache_dir": str(tmp_path / "train-cache")},
               "model": {"arch": "zoomnet", "width": 8, "blocks": 1, "up_channels": 8, "output": "display"},
               "loss": {"type": "l1", "tolerance": 4},
               "optim": {"steps": 3, "batch_size": 2}, "train": {"out": str(tmp_path / "run"), "checkpoint_every": 1,
@@ -161,8 +162,9 @@ def test_train_and_eval_on_an_srraw_folder(srraw_root, tmp_path, monkeypatch):
     (tmp_path / "srraw.toml").write_text(tomli_w.dumps(config))
     assert main(["train", "--config", str(tmp_path / "srraw.toml")]) == 0
     assert main(["eval", "--weights", str(tmp_path / "run" / "model.pt"), "--srraw", str(root), "--split", "test",
-                 "-o", str(tmp_path / "ev")]) == 0
+                 "--cache-dir", str(tmp_path / "eval-cache"), "-o", str(tmp_path / "ev")]) == 0
     result = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert {row["method"] for row in result["summary"]} == {"model", "libraw", "classical", "bilinear"}
     assert result["summary"][0]["cases"] == 3  # the test split's three 4x pairs
-    assert (tmp_path / "cache" / "rawzoom_isp" / "srraw").is_dir()
+    assert any((tmp_path / "train-cache").iterdir()) and any((tmp_path / "eval-cache").iterdir())
+    assert not (tmp_path / "cache" / "rawzoom_isp").exists()  # the default, $XDG_CACHE_HOME/rawzoom_isp/srraw

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "rgb_render": "classical",  # input "rgb": classical | libraw (LibRaw's AHD render of the LR raw)
         "jpeg_quality": 0,  # input "rgb": 0 = 8-bit PNG-like, 1..100 = stored as a JPEG of that quality
         "split": "train",  # srraw
+        "cache_dir": None,  # srraw: where prepared pairs are cached (default $XDG_CACHE_HOME/rawzoom_isp/srraw)
         "target_margin": 0,
         "seed": 0,
     },
@@ -215,6 +216,8 @@ def model_config(config: dict) -> dict:
 def _check_data(data: dict, base: str | None, overridden: set[str]) -> None:
     if data["root"] is None and data["files"] is None:
         raise ConfigError("[data] needs root (a folder) or files (a list)")
+    if data["cache_dir"] is not None and not isinstance(data["cache_dir"], str):
+        raise ConfigError(f"[data] cache_dir must be a folder path, got {data['cache_dir']!r}")
     if data["root"] is not None:
         if not isinstance(data["root"], str):
             raise ConfigError(f"[data] root must be a folder path, got {data['root']!r}")

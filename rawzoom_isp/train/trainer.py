@@ -43,7 +43,7 @@ def build_dataset(data: dict, *, files=None, patch="config"):
         return EmulatedRawPairs(source, reference=data["reference"], noise_match=data["noise_match"],
                                 noise_range=tuple(data["noise_range"]), texture_candidates=data["texture_candidates"],
                                 misalign=data["misalign"], misalign_affine=data["misalign_affine"], **common)
-    return SRRawDataset(data["root"], split=data["split"], **common)
+    return SRRawDataset(data["root"], split=data["split"], cache_dir=data["cache_dir"], **common)
 
 
 def build_loss(loss: dict, scale: int):
