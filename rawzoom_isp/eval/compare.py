@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import os
 import platform
 import sys
@@ -299,8 +300,12 @@ def _verdict(result: dict, section: dict) -> str:
             return None
         sign = 1 if f"{a} vs {b}" in pairs else -1
         mean, se = sign * stat[metric]["mean"], stat[metric]["se"]
-        strength = "clearly" if abs(mean) > 2 * se else "not significantly"
-        return mean, se, strength
+        if abs(mean) > 2 * se:
+            return mean, se, "clearly"
+        if mean == 0:
+            return mean, se, "not significantly"
+        needed = math.ceil(result["arms"]["cases"] * (2 * se / abs(mean)) ** 2)  # SE shrinks as 1 / sqrt(cases)
+        return mean, se, f"not significantly; at this spread about {needed} cases would settle it"
 
     lines = []
     if experiment == "data-type":
