@@ -44,16 +44,20 @@ def build(root: str, sequences: int, height: int, width: int) -> None:
             _write_jpeg(os.path.join(folder, f"{k:05d}.JPG"), view, focal)
 
 
-def rate(dataset, workers: int, samples: int) -> float:
+def rate(dataset, workers: int, epochs: int, warm_up: bool) -> float:
+    """Samples per second over ``epochs`` passes; with ``warm_up``, after one untimed pass (workers
+    started and kept, as in training)."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=workers, shuffle=False,
-                                         multiprocessing_context="spawn" if workers else None)
-    start, count = time.perf_counter(), 0
-    while count < samples:
+                                         multiprocessing_context="spawn" if workers else None,
+                                         persistent_workers=workers > 0)
+    for _ in range(1 if warm_up else 0):
         for _ in loader:
-            count += 1
-            if count >= samples:
-                break
-    return count / (time.perf_counter() - start)
+            pass
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for _ in loader:
+            pass
+    return epochs * len(dataset) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -67,8 +71,8 @@ def main() -> None:
         build(root, args.sequences, args.height, args.width)
         cache = os.path.join(root, "cache")
         dataset = SRRawDataset(root, split="train", patch=64, target_margin=16, cache_dir=cache)
-        cold = rate(dataset, args.workers, len(dataset))  # every pair prepared once
-        warm = rate(dataset, args.workers, 4 * len(dataset))
+        cold = rate(dataset, args.workers, 1, warm_up=False)  # every pair prepared once
+        warm = rate(dataset, args.workers, 20, warm_up=True)
     print(f"Machine: {machine()}\n")
     print(f"SR-RAW-shaped folder: {args.sequences} sequences x 7 captures of {args.height}x{args.width} "
           f"({args.height * args.width / 1e6:.0f} MP DNGs + JPEGs), {len(dataset)} 4x pairs, patch 64, "

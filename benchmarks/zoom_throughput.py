@@ -3,7 +3,8 @@ network (PackedZoomNet, packed resolution, pixel shuffle, channels-last) against
 at the same batch; and the camera-like digital zoom (`rawzoom zoom FILE --centre 4`: the centre
 quarter of a 12 MP frame zoomed to 12 MP) end to end, with its peak memory.
 
-    python benchmarks/zoom_throughput.py [--repeat 3] [--file FRAME.dng] [--weights W]
+    python benchmarks/zoom_throughput.py [--repeat 3] [--batch 4] [--patch 32] [--infer 128]
+        [--file FRAME.dng] [--weights W]
 """
 from __future__ import annotations
 
@@ -46,8 +47,9 @@ def training_step(net, batch: int, patch: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--patch", type=int, default=48, help="packed positions per side of a training crop")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--patch", type=int, default=32, help="packed positions per side of a training crop")
+    parser.add_argument("--infer", type=int, default=128, help="packed positions per side of the inference input")
     parser.add_argument("--file", default=DEFAULT_FILE, help="a 12 MP raw for the digital-zoom timing")
     parser.add_argument("--weights", default=None, help="the learned zoom (default: the shipped 4x)")
     args = parser.parse_args()
@@ -55,18 +57,19 @@ def main() -> None:
     default = load_model(weights).train().to(memory_format=torch.channels_last)
     paper = build_model({"arch": "zoomnet", "scale": 4}).train().to(memory_format=torch.channels_last)
     print(f"Machine: {machine()}\n")
-    print(f"## Training and inference, batch {args.batch} of {args.patch} x {args.patch} packed crops\n")
+    print(f"## Training (batch {args.batch} of {args.patch} x {args.patch} packed crops) and inference "
+          f"({args.infer} x {args.infer} packed input, 256-px tiles)\n")
     print("| network | parameters | train step s (median) | samples/s | inference MP/s (output) | vs ZoomNet |")
     print("|---|---|---|---|---|---|")
     rows = {}
     for name, net in (("PackedZoomNet (default)", default), ("ZoomNet (paper)", paper)):
         step = timeit(training_step(net, args.batch, args.patch), repeat=args.repeat)
         net.eval()
-        x = torch.rand(1, 4, 375, 500)  # the centre quarter of a 12 MP frame, packed
+        x = torch.rand(1, 4, args.infer, args.infer)
         with torch.no_grad():
             infer = timeit(lambda: zoom_input(net, x, "RGGB", torch.tensor([2.0, 1.0, 1.5])), repeat=args.repeat)
         net.train()
-        output_mp = 375 * 500 * net.zoom ** 2 / 1e6
+        output_mp = args.infer ** 2 * net.zoom ** 2 / 1e6
         rows[name] = (sum(p.numel() for p in net.parameters()), step["median"], output_mp / infer["median"])
     reference = rows["ZoomNet (paper)"][1]
     for name, (count, seconds, mps) in rows.items():

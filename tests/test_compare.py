@@ -91,4 +91,6 @@ def test_compare_config_errors(tmp_path, halves):
         compare(_config(tmp_path, halves, experiment="loss", arms=["rgb"]), progress=False)
     with pytest.raises(rz.errors.ConfigError, match="compare"):
         compare({"data": {}}, progress=False)
+    with pytest.raises(rz.errors.DataError, match="do not fit"):  # the held-out windows, before training
+        compare(_config(tmp_path, halves, experiment="loss", crops=40), progress=False)
     assert not (tmp_path / "cmp").exists()

@@ -37,19 +37,40 @@ class Case:
     info: dict = field(default_factory=dict)
 
 
+def window_grid(height: int, width: int, size: int, margin: int = 2) -> list[tuple[int, int]]:
+    """The non-overlapping ``size`` x ``size`` windows on a grid inside height x width, ``margin`` px
+    from the edges: their (top, left), even."""
+    start = margin + (margin % 2)
+    return [(y, x) for y in range(start, height - size - margin + 1, size)
+            for x in range(start, width - size - margin + 1, size)]
+
+
 def textured_windows(image: torch.Tensor, size: int, count: int, margin: int = 2) -> list[tuple[int, int]]:
-    """The ``count`` most textured (mean absolute gradient of the grey image) of the non-overlapping
-    ``size`` x ``size`` windows on a grid inside ``image`` (3, H, W), ``margin`` px from the edges;
-    positions (top, left), even, most textured first."""
+    """The ``count`` most textured (mean absolute gradient of the grey image) of the ``window_grid``
+    windows of ``image`` (3, H, W); positions (top, left), most textured first."""
     grey = image.float().mean(0)
     gradient = (grey[1:, :-1] - grey[:-1, :-1]).abs() + (grey[:-1, 1:] - grey[:-1, :-1]).abs()
-    rows = range(margin + (margin % 2), image.shape[1] - size - margin + 1, size)
-    cols = range(margin + (margin % 2), image.shape[2] - size - margin + 1, size)
-    scored = sorted(((float(gradient[y:y + size, x:x + size].mean()), y, x) for y in rows for x in cols), reverse=True)
-    if len(scored) < count:
-        raise DataError(f"{count} windows of {size} px do not fit in {image.shape[1]}x{image.shape[2]} "
-                         f"(at most {len(scored)})")
+    grid = window_grid(image.shape[1], image.shape[2], size, margin)
+    _check_fit(len(grid), count, size, image.shape[1:])
+    scored = sorted(((float(gradient[y:y + size, x:x + size].mean()), y, x) for y, x in grid), reverse=True)
     return [(y, x) for _, y, x in scored[:count]]
+
+
+def _check_fit(available: int, count: int, size: int, shape) -> None:
+    if available < count:
+        raise DataError(f"{count} windows of {size} px do not fit in {shape[0]}x{shape[1]} (at most {available})")
+
+
+def _crop_shares(paths: Sequence[str], crops: int) -> list[int]:
+    """How many windows each raw gives: split evenly, the first raws taking the remainder."""
+    return [crops // len(paths) + (i < crops % len(paths)) for i in range(len(paths))]
+
+
+def check_emulated_cases(paths: Sequence[str], size: int = 512, crops: int = 24) -> None:
+    """DataError now, before anything trains, if ``emulated_cases`` would not find its windows."""
+    for path, count in zip(paths, _crop_shares(paths, crops)):
+        shape = read_raw(path).shape
+        _check_fit(len(window_grid(*shape, size)), count, size, shape)
 
 
 def emulated_cases(paths: Sequence[str], scale: int = 4, size: int = 512, crops: int = 24,
@@ -60,8 +81,7 @@ def emulated_cases(paths: Sequence[str], scale: int = 4, size: int = 512, crops:
     unit = 2 * scale
     if size % unit:
         raise ConfigError(f"window size {size} must be a multiple of {unit} at {scale}x")
-    share = [crops // len(paths) + (i < crops % len(paths)) for i in range(len(paths))]
-    for path, count in zip(paths, share):
+    for path, count in zip(paths, _crop_shares(paths, crops)):
         raw = read_raw(path)
         target = reference_render(raw, "libraw")
         model = noise_model(raw) if noise else None

@@ -43,7 +43,7 @@ from ..models.checkpoint import read_checkpoint
 from ..raw.reader import libraw_render, read_raw
 from ..train.config import load_config, read_config, resolve_path
 from ..train.trainer import train
-from .cases import PHASE_OFFSETS, case_from_pair, emulated_cases
+from .cases import PHASE_OFFSETS, case_from_pair, check_emulated_cases, emulated_cases
 from .evaluate import BASELINES, evaluate, markdown_table, mean_se, paired
 
 EXPERIMENTS = {
@@ -172,6 +172,7 @@ def _camera_halves(camera: str, folder: str) -> tuple[str, str]:
 
     raw = read_raw(camera)
     height = raw.shape[0] // 4 * 2
+    os.makedirs(folder, exist_ok=True)
     halves = []
     for name, top in (("finetune-top", 0), ("test-bottom", height)):
         path = os.path.join(folder, f"{os.path.splitext(os.path.basename(camera))[0]}-{name}.dng")
@@ -186,7 +187,6 @@ def compare(config, progress: bool = True, overrides: list[str] = ()) -> dict:
     the baselines on the held-out cases, write ``<out>/REPORT.md``; returns the results."""
     section, base = read_compare_config(config, overrides)
     out = section["out"]
-    os.makedirs(out, exist_ok=True)
     started = time.time()
     weights, timings = {}, {}
     experiment, scale = section["experiment"], base.get("data", {}).get("scale", 4)
@@ -196,6 +196,10 @@ def compare(config, progress: bool = True, overrides: list[str] = ()) -> dict:
 
         tune_file, test_file = _camera_halves(section["camera"], out)
         test_files = [test_file]
+    if "srraw" not in section:
+        check_emulated_cases(test_files, section["size"], section["crops"])  # before anything trains
+    os.makedirs(out, exist_ok=True)
+    if experiment == "fine-tune":
         init = default_weights(scale) if section["init"] == "default" else section["init"]
         for seed in section["seeds"]:
             if "before" in section["arms"]:
