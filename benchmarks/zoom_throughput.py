@@ -44,6 +44,23 @@ def training_step(net, batch: int, patch: int):
     return step
 
 
+def digital_zoom(path: str, weights: str, repeat: int) -> tuple[list[float], float]:
+    """Wall times of `rawzoom zoom PATH --centre 4` and the peak resident memory (MiB) of its process.
+    Run while this process is still small: a child's peak counts the parent's memory it forked with."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "zoom.png")
+        command = [sys.executable, "-m", "rawzoom_isp.cli", "-q", "zoom", path, "--centre", "4", "-o", out,
+                   "--weights", weights, "--threads", str(torch.get_num_threads())]
+        times = []
+        for _ in range(repeat):
+            if os.path.exists(out):
+                os.remove(out)
+            start = time.perf_counter()
+            subprocess.run(command, check=True)
+            times.append(time.perf_counter() - start)
+    return times, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -54,6 +71,7 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="the learned zoom (default: the shipped 4x)")
     args = parser.parse_args()
     weights = args.weights or default_weights(4)
+    zoom = digital_zoom(args.file, weights, args.repeat) if os.path.exists(args.file) else None
     default = load_model(weights).train().to(memory_format=torch.channels_last)
     paper = build_model({"arch": "zoomnet", "scale": 4}).train().to(memory_format=torch.channels_last)
     print(f"Machine: {machine()}\n")
@@ -75,19 +93,8 @@ def main() -> None:
     for name, (count, seconds, mps) in rows.items():
         print(f"| {name} | {count:,} | {seconds:.3f} | {args.batch / seconds:.1f} | {mps:.2f} | "
               f"{reference / seconds:.1f}x faster per step |")
-    if os.path.exists(args.file):
-        with tempfile.TemporaryDirectory() as folder:
-            out = os.path.join(folder, "zoom.png")
-            command = [sys.executable, "-m", "rawzoom_isp.cli", "-q", "zoom", args.file, "--centre", "4", "-o", out,
-                       "--weights", weights, "--threads", str(torch.get_num_threads())]
-            times = []
-            for _ in range(args.repeat):
-                if os.path.exists(out):
-                    os.remove(out)
-                start = time.perf_counter()
-                subprocess.run(command, check=True)
-                times.append(time.perf_counter() - start)
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if zoom is not None:
+        times, peak = zoom
         print(f"\n## Digital zoom: `rawzoom zoom {os.path.basename(args.file)} --centre 4` (decode, zoom, write PNG)\n")
         print(f"- wall time: median {sorted(times)[len(times) // 2]:.1f} s, best {min(times):.1f} s, "
               f"{args.repeat} runs; peak resident memory of the process: {peak:.0f} MiB")
