@@ -92,3 +92,25 @@ def test_public_contract_of_the_design_card(sample_raw, tmp_path):
     assert isinstance(rz.loss.CoBiLoss(scale=4, vgg_weight=0.0), torch.nn.Module)
     for name in ("RawZoomError", "UnsupportedRawError", "CorruptRawError", "ConfigError", "WeightsUnavailableError"):
         assert issubclass(getattr(rz.errors, name), rz.errors.RawZoomError)
+
+
+def test_renamed_public_names_still_work_with_a_deprecation_warning():
+    """The names the redesign changed (closing note of the layout issue) keep working for old code."""
+    import torch
+
+    import rawzoom_isp as rz
+    from rawzoom_isp.train.config import load_config
+
+    linear, gains, matrix = torch.rand(1, 3, 8, 8), torch.tensor([[2.0, 1.0, 1.5]]), torch.eye(3)[None]
+    with pytest.warns(DeprecationWarning, match="render_linear"):
+        old = rz.data.render_camera_rgb(linear, gains, matrix, "srgb")
+    torch.testing.assert_close(old, rz.synth.render_linear(linear, gains, matrix, "srgb"), rtol=0, atol=0)
+    x, y = torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6)
+    assert float(rz.loss.cobi(x, y, kind="nn")) == float(rz.loss.cobi(x, y, kind="nearest"))
+    sample = str(REPO / "rawzoom_isp" / "samples" / "gopro_hero7_crop.dng")
+    with pytest.warns(DeprecationWarning, match="augment"):
+        pairs = rz.data.EmulatedRawPairs([sample], flips=False)
+    assert pairs.augment is False
+    with pytest.warns(DeprecationWarning, match="augment"):
+        config = load_config({"data": {"flips": False, "files": [sample]}})
+    assert config["data"]["augment"] is False and "flips" not in config["data"]

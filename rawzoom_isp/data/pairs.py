@@ -104,7 +104,11 @@ class PairDataset(Dataset, abc.ABC):
     """Base class: subclasses implement ``__len__`` (number of pairs) and ``load(index, generator)``."""
 
     def __init__(self, scale: int = 4, patch: int | None = 64, input_format: str = "raw", augment: bool = True,
-                 target_margin: int = 0, seed: int = 0, rgb_render: str = "classical", jpeg_quality: int = 0):
+                 target_margin: int = 0, seed: int = 0, rgb_render: str = "classical", jpeg_quality: int = 0,
+                 flips: bool | None = None):
+        if flips is not None:
+            warnings.warn("flips= is deprecated; use augment=", DeprecationWarning, stacklevel=3)
+            augment = flips
         if input_format not in INPUT_FORMATS:
             raise ConfigError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
         if scale < 1 or patch is not None and patch < 1:

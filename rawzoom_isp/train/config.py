@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -160,6 +161,19 @@ def apply_overrides(config: dict, overrides: list[str]) -> dict:
     return config
 
 
+RENAMED_KEYS = {("data", "flips"): "augment"}  # old name -> new name, accepted with a warning
+
+
+def _renamed(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with deprecated key names replaced by their new names (a DeprecationWarning each)."""
+    values = dict(values)
+    for (where, old), new in RENAMED_KEYS.items():
+        if where == section and old in values:
+            warnings.warn(f"[{section}] {old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
+            values.setdefault(new, values.pop(old))
+    return values
+
+
 def load_config(config: Mapping[str, Any] | str | os.PathLike, overrides: list[str] = ()) -> dict[str, dict[str, Any]]:
     """Defaults overlaid with ``config`` (a dict, a TOML path or a shipped config's name) and the
     ``overrides`` (``section.key=value``; their paths are relative to the current folder), every value
@@ -173,6 +187,7 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike, overrides: list[s
             raise ConfigError(f"unknown config section [{section}]; expected {', '.join(DEFAULTS)}")
         if not isinstance(values, Mapping):
             raise ConfigError(f"[{section}] must be a table of settings, got {values!r}")
+        values = _renamed(section, values)
         unknown = sorted(set(values) - set(merged[section]))
         if unknown and section != "model":
             raise ConfigError(f"[{section}] has no key(s) {', '.join(unknown)}; known: {', '.join(merged[section])}")
