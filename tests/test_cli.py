@@ -220,8 +220,11 @@ def test_ctrl_c_stops_cleanly(tmp_path):
         "data": {"files": [str(SAMPLE)], "patch": 8, "reference": "classical"},
         "model": {"width": 8, "blocks": 1}, "optim": {"steps": 100000, "batch_size": 1},
         "train": {"out": str(tmp_path / "run"), "checkpoint_every": 1, "log_every": 1}}))
+    # SIGINT's default action in the child, even where pytest itself runs with it ignored (started in
+    # the background by a shell), so that Python turns it into KeyboardInterrupt as in a terminal.
     process = subprocess.Popen([sys.executable, "-m", "rawzoom_isp.cli", "train", "--config", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (tmp_path / "run" / "last.pt").exists() and time.time() < deadline:
         time.sleep(0.05)
