@@ -89,7 +89,7 @@ def test_batch_norm_shift_is_added_once():
 
 
 @pytest.mark.parametrize("options", [TINY_PACKED, TINY_ZOOMNET, dict(TINY_PACKED, in_channels=3),
-                                     dict(TINY_PACKED, blend_kernel=5)])
+                                     dict(TINY_PACKED, blend_kernel=5), dict(TINY_PACKED, blend_kernel=15)])
 def test_tiled_inference_equals_untiled(options):
     net = _randomised(build_model(dict(options, scale=2)))
     if options["arch"] == "zoomnet":

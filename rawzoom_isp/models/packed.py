@@ -80,10 +80,12 @@ class PackedZoomNet(nn.Module):
 
     @property
     def receptive_radius(self) -> int:
-        """How far, in input pixels, an output pixel sees: 1 per 3x3 convolution at the working grid
-        (2 x that for RGB input, folded 2x2), 1 for the blend convolution, plus 2 for the bicubic base."""
-        convolutions = 3 + 2 * self.config["blocks"] + (1 if self.blend is not None else 0)
-        return convolutions * (1 if self.in_channels == 4 else 2) + 2
+        """How far, in input pixels, an output pixel sees: 1 working-grid position per 3x3 convolution
+        there, ceil((k // 2) / grid_zoom) positions for the k x k blend convolution at the output
+        resolution (x 2 for RGB input, folded 2x2), plus 2 for the bicubic base."""
+        blend = 0 if self.blend is None else -(-(self.blend.kernel_size[0] // 2) // self.grid_zoom)
+        positions = 3 + 2 * self.config["blocks"] + blend
+        return positions * (1 if self.in_channels == 4 else 2) + 2
 
     def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None) -> torch.Tensor:
         raw = self.in_channels == 4
