@@ -149,7 +149,13 @@ def main() -> None:
                         f"needs ~{NAIVE_LIVE_MATRICES * n * n * 4 / 2**30:.0f} GiB | - | - | - |"
                     )
                     continue
-                fwd, both, extra, loss, grad = run_case(backend, x, y, distance, repeat)
+                try:
+                    fwd, both, extra, loss, grad = run_case(backend, x, y, distance, repeat)
+                except torch.OutOfMemoryError as exc:  # naive's exact cdist backward on CUDA holds N x M x C
+                    torch.cuda.empty_cache()
+                    print(f"| {n} | {channels} | {backend} | - | - | {floor:.4f} | - | out of memory "
+                          f"({str(exc).split('.')[0]}) | - | - | - |", flush=True)
+                    continue
                 if backend == "naive":
                     reference = (loss, grad, both)
                     errors = ("0", "0", "1.00x")

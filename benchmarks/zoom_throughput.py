@@ -4,7 +4,7 @@ at the same batch; and the camera-like digital zoom (`rawzoom zoom FILE --centre
 quarter of a 12 MP frame zoomed to 12 MP) end to end, with its peak memory.
 
     python benchmarks/zoom_throughput.py [--repeat 3] [--batch 4] [--patch 32] [--infer 128]
-        [--file FRAME.dng] [--weights W]
+        [--file FRAME.dng] [--weights W] [--device cuda]
 """
 from __future__ import annotations
 
@@ -27,12 +27,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_FILE = os.path.join(REPO, "..", "shared", "data", "raw", "dng", "gopro_hero7_gopr9231_full.dng")
 
 
-def training_step(net, batch: int, patch: int):
+def training_step(net, batch: int, patch: int, device: torch.device):
     """One Adam step on random packed crops (L1 on the raw output; the loss does not change the cost
     of the network much)."""
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-5)
-    x = torch.rand(batch, 4, patch, patch).contiguous(memory_format=torch.channels_last)
-    gains = torch.tensor([[2.0, 1.0, 1.5]]).expand(batch, 3)
+    x = torch.rand(batch, 4, patch, patch, device=device).contiguous(memory_format=torch.channels_last)
+    gains = torch.tensor([[2.0, 1.0, 1.5]], device=device).expand(batch, 3)
 
     def step():
         out = net(x, gains)
@@ -44,13 +44,13 @@ def training_step(net, batch: int, patch: int):
     return step
 
 
-def digital_zoom(path: str, weights: str, repeat: int) -> tuple[list[float], float]:
+def digital_zoom(path: str, weights: str, repeat: int, device: str) -> tuple[list[float], float]:
     """Wall times of `rawzoom zoom PATH --centre 4` and the peak resident memory (MiB) of its process.
     Run while this process is still small: a child's peak counts the parent's memory it forked with."""
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "zoom.png")
         command = [sys.executable, "-m", "rawzoom_isp.cli", "-q", "zoom", path, "--centre", "4", "-o", out,
-                   "--weights", weights, "--threads", str(torch.get_num_threads())]
+                   "--weights", weights, "--threads", str(torch.get_num_threads()), "--device", device]
         times = []
         for _ in range(repeat):
             if os.path.exists(out):
@@ -69,11 +69,14 @@ def main() -> None:
     parser.add_argument("--infer", type=int, default=128, help="packed positions per side of the inference input")
     parser.add_argument("--file", default=DEFAULT_FILE, help="a 12 MP raw for the digital-zoom timing")
     parser.add_argument("--weights", default=None, help="the learned zoom (default: the shipped 4x)")
+    parser.add_argument("--device", default="cpu", help="torch device for the networks (cpu, cuda, ...)")
     args = parser.parse_args()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
     weights = args.weights or default_weights(4)
-    zoom = digital_zoom(args.file, weights, args.repeat) if os.path.exists(args.file) else None
-    default = load_model(weights).train().to(memory_format=torch.channels_last)
-    paper = build_model({"arch": "zoomnet", "scale": 4}).train().to(memory_format=torch.channels_last)
+    zoom = digital_zoom(args.file, weights, args.repeat, args.device) if os.path.exists(args.file) else None
+    default = load_model(weights).train().to(device, memory_format=torch.channels_last)
+    paper = build_model({"arch": "zoomnet", "scale": 4}).train().to(device, memory_format=torch.channels_last)
     print(f"Machine: {machine()}\n")
     print(f"## Training (batch {args.batch} of {args.patch} x {args.patch} packed crops) and inference "
           f"({args.infer} x {args.infer} packed input, 256-px tiles)\n")
@@ -81,11 +84,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     rows = {}
     for name, net in (("PackedZoomNet (default)", default), ("ZoomNet (paper)", paper)):
-        step = timeit(training_step(net, args.batch, args.patch), repeat=args.repeat)
+        step = timeit(training_step(net, args.batch, args.patch, device), repeat=args.repeat, cuda=cuda)
         net.eval()
-        x = torch.rand(1, 4, args.infer, args.infer)
+        x = torch.rand(1, 4, args.infer, args.infer, device=device)
+        gains = torch.tensor([2.0, 1.0, 1.5], device=device)
         with torch.no_grad():
-            infer = timeit(lambda: zoom_input(net, x, "RGGB", torch.tensor([2.0, 1.0, 1.5])), repeat=args.repeat)
+            infer = timeit(lambda: zoom_input(net, x, "RGGB", gains), repeat=args.repeat, cuda=cuda)
         net.train()
         output_mp = args.infer ** 2 * net.zoom ** 2 / 1e6
         rows[name] = (sum(p.numel() for p in net.parameters()), step["median"], output_mp / infer["median"])

@@ -32,11 +32,20 @@ from .common import classical_zoom
 
 class CenteredBatchNorm(nn.BatchNorm2d):
     """Batch norm with a learned shift and no scale (TF slim ``scale=False``, ``center=True``):
-    (x - mean) / sqrt(var + eps) + beta, beta added once (``F.batch_norm`` with weight None)."""
+    (x - mean) / sqrt(var + eps) + beta, beta added once."""
 
     def __init__(self, channels: int):
         super().__init__(channels, eps=1e-3, momentum=0.1, affine=False)
         self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The shift is added outside F.batch_norm: with weight None and a bias, cuDNN's backward returns
+        # an empty bias gradient (seen on an H200 with torch 2.11), so the network could not train on a GPU.
+        if self.training:
+            self.num_batches_tracked.add_(1)
+        normalised = F.batch_norm(x, self.running_mean, self.running_var, None, None, self.training, self.momentum,
+                                  self.eps)
+        return normalised + self.bias.view(1, -1, 1, 1)
 
 
 class _TransposedConvSame(nn.ConvTranspose2d):
