@@ -330,7 +330,7 @@ def _cmd_demo(args) -> None:
     with the shipped model and with LibRaw + bicubic; write the images and a side-by-side figure and
     print both scores against the full-resolution target."""
     from .eval import emulated_cases, score
-    from .eval.evaluate import ModelMethod, baseline, lr_preview, save_strip
+    from .eval.evaluate import ModelMethod, baseline, lr_preview, save_gallery
     from .imageio import write_image
     from .models import default_weights
 
@@ -347,7 +347,7 @@ def _cmd_demo(args) -> None:
             write_image(os.path.join(args.output, "hero7_zoom4x_libraw.png"), images["LibRaw AHD + bicubic"])
             write_image(os.path.join(args.output, "hero7_zoom4x_learned.png"), images["learned zoom"])
             panels = [("LR input, 4x nearest", lr_preview(case, 4)), *images.items(), ("target", case.target)]
-            save_strip(panels, os.path.join(args.output, "hero7_zoom4x_figure.png"), size=384)
+            save_gallery([panels], os.path.join(args.output, "hero7_zoom4x_figure.png"), size=384)
     console.say(f"4x zoom of {len(cases)} emulated 4x-smaller captures (384 px windows) of {SAMPLE_RAW}, a GoPro "
                 "HERO7, a camera the shipped model never saw:")
     for name, rows in scores.items():

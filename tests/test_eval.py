@@ -119,6 +119,8 @@ def test_evaluate_writes_tables_with_paired_comparisons_and_figure(tmp_path, tin
                                                               ("tiny", "bilinear")]
     assert {c["cfa"] for c in result["comparisons"]} == {"all", "RGGB", "GRBG", "GBRG", "BGGR"}
     assert sorted(os.listdir(tmp_path)) == ["figure.png", "results.csv", "results.json", "results.md"]
+    gallery = rz.imageio.read_image(tmp_path / "figure.png")  # one row per window: LR, 4 methods, target
+    assert gallery.shape[-2:] == (2 * (256 + 24 + 6) - 6, 6 * (256 + 6) - 6)
     table = (tmp_path / "results.md").read_text()
     assert "| tiny vs libraw | all |" in table and ("unavailable" in table) == (lpips_model()[0] is None)
 

@@ -44,6 +44,7 @@ BASELINES = {
     "bilinear": "weak baseline: bilinear demosaic, camera WB, colour matrix, sRGB, bicubic N x",
 }
 STRONGEST = "libraw"
+GALLERY_WINDOWS = 3  # rows of figure.png: the first case of each of the first windows
 
 
 def _classical(low: RawImage, demosaic: str) -> torch.Tensor:
@@ -126,13 +127,14 @@ def evaluate(models: dict[str, str], cases: Iterable[Case], scale: int, out: str
 
     methods = {name: (lambda low, name=name: baseline(name, low, scale)) for name in baselines}
     methods.update({name: ModelMethod(path, scale) for name, path in models.items()})
-    rows, figure = [], None
+    rows, gallery = [], {}
     for index, case in enumerate(tqdm(list(cases) if progress else cases, desc="eval", disable=not progress)):
         outputs = {name: method(case.low) for name, method in methods.items()}
         for name, image in outputs.items():
             rows.append({"case": index, **case.info, "method": name, **score(image, case.target, tolerance)})
-        if figure is None:
-            figure = (case, outputs)
+        window = case.info.get("window", index)
+        if len(gallery) < GALLERY_WINDOWS and window not in gallery:
+            gallery[window] = (case, outputs)
     if not rows:
         raise DataError("no test cases to score")
     result = summarise(rows, list(methods), list(models), list(baselines))
@@ -140,7 +142,7 @@ def evaluate(models: dict[str, str], cases: Iterable[Case], scale: int, out: str
                   baselines={b: BASELINES[b] for b in baselines})
     if out:
         write_reports(result, out)
-        write_figure(*figure, scale, os.path.join(out, "figure.png"))
+        write_figure(list(gallery.values()), scale, os.path.join(out, "figure.png"))
     return result
 
 
@@ -213,25 +215,28 @@ def lr_preview(case: Case, scale: int) -> torch.Tensor:
     return lr.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
 
 
-def write_figure(case: Case, outputs: dict, scale: int, path: str, size: int = 256) -> None:
-    """LR input, each method, target: centre crops side by side."""
-    save_strip([("LR input (nearest)", lr_preview(case, scale)), *outputs.items(), ("target", case.target)], path, size)
+def write_figure(examples: list[tuple[Case, dict]], scale: int, path: str, size: int = 256) -> None:
+    """A gallery, one row per (case, outputs): LR input, each method, target, as centre crops."""
+    save_gallery([[("LR input (nearest)", lr_preview(case, scale)), *outputs.items(), ("target", case.target)]
+                  for case, outputs in examples], path, size)
 
 
-def save_strip(panels: list[tuple[str, torch.Tensor]], path: str, size: int = 256) -> None:
-    """Labelled centre crops of (name, (3, H, W)) images side by side, as a PNG."""
+def save_gallery(rows: list[list[tuple[str, torch.Tensor]]], path: str, size: int = 256) -> None:
+    """Rows of labelled centre crops of (name, (3, H, W)) images, side by side, as a PNG."""
     from PIL import Image, ImageDraw
 
-    _, h, w = panels[-1][1].shape
-    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
     label, gap = 24, 6
-    canvas = Image.new("RGB", (len(panels) * (size + gap) - gap, size + label), "white")
+    canvas = Image.new("RGB", (max(map(len, rows)) * (size + gap) - gap, len(rows) * (size + label + gap) - gap),
+                       "white")
     draw = ImageDraw.Draw(canvas)
-    for i, (name, image) in enumerate(panels):
-        crop = image[:, top:top + size, left:left + size].clamp(0, 1)
-        pixels = (crop.permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8")
-        canvas.paste(Image.fromarray(pixels), (i * (size + gap), label))
-        draw.text((i * (size + gap) + 4, 6), name, fill="black")
+    for r, row in enumerate(rows):
+        _, h, w = row[-1][1].shape
+        top, left, y = max(0, (h - size) // 2), max(0, (w - size) // 2), r * (size + label + gap)
+        for i, (name, image) in enumerate(row):
+            crop = image[:, top:top + size, left:left + size].clamp(0, 1)
+            pixels = (crop.permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8")
+            canvas.paste(Image.fromarray(pixels), (i * (size + gap), y + label))
+            draw.text((i * (size + gap) + 4, y + 6), name, fill="black")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_path(path) as tmp:
         canvas.save(tmp, format="PNG")
