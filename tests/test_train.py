@@ -14,7 +14,7 @@ from conftest import SAMPLE
 import rawzoom_isp as rz
 from rawzoom_isp.errors import ConfigError, WeightsUnavailableError
 from rawzoom_isp.models import build_model, load_model, save_checkpoint
-from rawzoom_isp.train import load_config, lr_at, train
+from rawzoom_isp.train import load_config, lr_at, train, training_seconds
 
 TINY = dict(arch="packed", width=8, blocks=2)
 
@@ -200,8 +200,10 @@ def test_resume_survives_a_cut_metrics_line_and_stale_temporaries(tmp_path):
     stale = run / ".last.999999999.abc.part.pt"  # a writer that is gone
     stale.write_bytes(b"half a checkpoint")
     train(_config(tmp_path, steps=6), resume=True, progress=False)
-    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [3, 6] and not stale.exists()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [3, 6] and not stale.exists()
+    assert rows[1]["seconds"] > rows[0]["seconds"]  # training time counts on across the resume
+    assert training_seconds(str(run)) == rows[1]["seconds"]
     (run / "metrics.jsonl").write_text('{"step": 3}\nnonsense\n{"step": 6}\n')
     with pytest.raises(rz.errors.TrainingError, match="metrics.jsonl: line 2"):
         train(_config(tmp_path, steps=9), resume=True, progress=False)

@@ -1,5 +1,6 @@
 """Training: configuration, the loop (checkpoints, resume, metrics, DDP under torchrun)."""
 from .config import DEFAULTS, load_config
-from .trainer import build_dataset, build_loss, lr_at, remove_white_balance, train
+from .trainer import build_dataset, build_loss, lr_at, remove_white_balance, train, training_seconds
 
-__all__ = ["DEFAULTS", "build_dataset", "build_loss", "load_config", "lr_at", "remove_white_balance", "train"]
+__all__ = ["DEFAULTS", "build_dataset", "build_loss", "load_config", "lr_at", "remove_white_balance", "train",
+           "training_seconds"]

@@ -102,9 +102,17 @@ def _batch(dataset, step: int, batch_size: int, rank: int, world: int, seed: int
     return torch.utils.data.default_collate(samples)
 
 
+def training_seconds(run: str) -> float | None:
+    """Training time of a run folder, resumes included: the last logged row's seconds (None before any)."""
+    path = os.path.join(run, "metrics.jsonl")
+    rows = _MetricsLog._read(path) if os.path.exists(path) else []
+    return float(rows[-1]["seconds"]) if rows else None
+
+
 class _MetricsLog:
     """metrics.jsonl and metrics.csv in the run folder; on resume, rows past the checkpoint (logged
-    by the interrupted run) are dropped so that each step appears once."""
+    by the interrupted run) are dropped so that each step appears once. ``seconds`` counts training
+    time since the run began, across resumes (``elapsed``: what the kept rows had counted)."""
 
     FIELDS = ("step", "loss", "lr", "seconds")
 
@@ -113,6 +121,7 @@ class _MetricsLog:
         rows = []
         if resume_step is not None and os.path.exists(self.jsonl):
             rows = [r for r in self._read(self.jsonl) if r["step"] <= resume_step]
+        self.elapsed = float(rows[-1]["seconds"]) if rows else 0.0
         with open(self.jsonl, "w") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
         with open(self.csv, "w", newline="") as fh:
@@ -188,7 +197,7 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     from tqdm.auto import tqdm
 
     bar = tqdm(total=optim["steps"], initial=step, desc="train", disable=not progress or rank != 0)
-    started = time.time()
+    started = time.time() - (metrics.elapsed if metrics else 0.0)
     while step < optim["steps"]:
         lr = lr_at(step, optim["lr"], optim["decay"], optim["decay_steps"])
         for group in optimizer.param_groups:
