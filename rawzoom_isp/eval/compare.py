@@ -337,7 +337,8 @@ def _verdict(result: dict, section: dict) -> str:
                 verdict = "holds clearly" if robust else "holds in the mean, not robustly"
             detail = "; ".join(f"{a} - {b}: {m:+.2f} +- {se:.2f} dB ({s})" for a, b, (m, se, s) in facts)
             made = f", synthetic raw made as `{synthetic}`" if synthetic else ""
-            lines.append(f"The paper's ordering real > synthetic > RGB{made}: {verdict} here ({detail}).")
+            ordering = " > ".join({"real-raw": "real", "rgb": "RGB"}.get(a, "synthetic") for a in chain)
+            lines.append(f"The paper's ordering {ordering}{made}: {verdict} here ({detail}).")
     elif experiment == "loss":
         for arm in ("contextual", "cobi"):
             if arm in section["arms"] and "l1" in section["arms"]:
