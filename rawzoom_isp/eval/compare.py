@@ -302,56 +302,55 @@ def _verdict(result: dict, section: dict) -> str:
     pairs, experiment = result["arms"]["pairs"], section["experiment"]
 
     def said(a, b):
-        stat = pairs.get(f"{a} vs {b}") or pairs.get(f"{b} vs {a}")
-        if stat is None:
-            return None
+        """(mean, SE, strength, words) of a - b in PSNR; strength: "robust", "mean" or "none"."""
         sign = 1 if f"{a} vs {b}" in pairs else -1
+        stat = pairs[f"{a} vs {b}" if sign > 0 else f"{b} vs {a}"]
         mean, se = sign * stat["psnr"]["mean"], stat["psnr"]["se"]
         matched, matched_se = sign * stat["psnr_cm"]["mean"], stat["psnr_cm"]["se"]
         if abs(mean) > 2 * se:
             wins = stat["psnr"]["win_rate"] if (mean > 0) == (sign > 0) else 1 - stat["psnr"]["win_rate"]
             who = a if mean > 0 else b
             if wins >= 0.75 and matched * mean > 0 and abs(matched) > 2 * matched_se:
-                return mean, se, f"clearly: {who} wins {100 * wins:.0f}% of cases, colour-matched PSNR agrees"
-            return mean, se, (f"in the mean, not robustly: {who} wins {100 * wins:.0f}% of cases, colour-matched "
-                              f"PSNR {matched:+.2f} +- {matched_se:.2f} dB")
+                return mean, se, "robust", f"clearly: {who} wins {100 * wins:.0f}% of cases, colour-matched PSNR agrees"
+            return mean, se, "mean", (f"in the mean, not robustly: {who} wins {100 * wins:.0f}% of cases, "
+                                      f"colour-matched PSNR {matched:+.2f} +- {matched_se:.2f} dB")
         if mean == 0:
-            return mean, se, "not significantly"
+            return mean, se, "none", "not significantly"
         needed = math.ceil(result["arms"]["cases"] * (2 * se / abs(mean)) ** 2)  # SE shrinks as 1 / sqrt(cases)
-        return mean, se, f"not significantly; at this spread about {needed} cases would settle it"
+        return mean, se, "none", f"not significantly; at this spread about {needed} cases would settle it"
 
     lines = []
     if experiment == "data-type":
         for synthetic in [a for a in ("synthetic-raw", "synthetic-raw-paper") if a in section["arms"]] or [None]:
             chain = [a for a in ("real-raw", synthetic, "rgb") if a in section["arms"]]
-            facts = [(a, b, said(a, b)) for a, b in zip(chain, chain[1:])]
+            facts = [(a, b, *said(a, b)) for a, b in zip(chain, chain[1:])]
             if not facts:
                 continue
-            strengths = [f[2][2].split(":")[0] for f in facts]
-            if any(f[2][0] < 0 and not s.startswith("not") for f, s in zip(facts, strengths)):
+            if any(m < 0 and strength != "none" for _, _, m, _, strength, _ in facts):
                 verdict = "does not hold"
-            elif any(s.startswith("not") for s in strengths):
+            elif any(strength == "none" for *_, strength, _ in facts):
                 verdict = "is not established"
+            elif all(strength == "robust" for *_, strength, _ in facts):
+                verdict = "holds clearly"
             else:
-                robust = all(s == "clearly" for s in strengths)
-                verdict = "holds clearly" if robust else "holds in the mean, not robustly"
-            detail = "; ".join(f"{a} - {b}: {m:+.2f} +- {se:.2f} dB ({s})" for a, b, (m, se, s) in facts)
+                verdict = "holds in the mean, not robustly"
+            detail = "; ".join(f"{a} - {b}: {m:+.2f} +- {se:.2f} dB ({words})" for a, b, m, se, _, words in facts)
             made = f", synthetic raw made as `{synthetic}`" if synthetic else ""
             ordering = " > ".join({"real-raw": "real", "rgb": "RGB"}.get(a, "synthetic") for a in chain)
             lines.append(f"The paper's ordering {ordering}{made}: {verdict} here ({detail}).")
     elif experiment == "loss":
         for arm in ("contextual", "cobi"):
             if arm in section["arms"] and "l1" in section["arms"]:
-                m, se, s = said(arm, "l1")
+                m, se, _, s = said(arm, "l1")
                 lines.append(f"On misaligned pairs {arm} vs L1: {m:+.2f} +- {se:.2f} dB PSNR ({s}).")
         if "l1-aligned" in section["arms"] and "l1" in section["arms"]:
-            m, se, s = said("l1-aligned", "l1")
+            m, se, _, s = said("l1-aligned", "l1")
             lines.append(f"What misalignment costs L1: {m:+.2f} +- {se:.2f} dB ({s}).")
     else:
-        m, se, s = said("after", "before")
+        m, se, _, s = said("after", "before")
         lines.append(f"Fine-tuning on the new camera: {m:+.2f} +- {se:.2f} dB PSNR on its held-out crops ({s}).")
     for arm in section["arms"]:
-        m, se, s = said(arm, "libraw")
+        m, se, _, s = said(arm, "libraw")
         lines.append(f"{arm} vs LibRaw AHD + bicubic: {m:+.2f} +- {se:.2f} dB PSNR ({s}).")
     if result["arms"]["seed_spread_psnr"]:
         spread = ", ".join(f"{a} {v:.2f} dB" for a, v in result["arms"]["seed_spread_psnr"].items())
