@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 import warnings
-from importlib import resources
 
 from . import __version__
 from .errors import RawZoomError
@@ -23,7 +22,6 @@ from .isp.kinds import DEMOSAIC_METHODS, DataKind
 from .raw.cfa import PATTERNS
 from .raw.reader import RAW_EXTENSIONS
 
-SAMPLE_RAW = "gopro_hero7_crop.dng"
 IMAGE_FORMATS = ("png", "tif", "jpg")
 
 
@@ -215,25 +213,13 @@ def _cmd_synth(args) -> None:
 def _zoom_region(raw, args):
     """The part of the raw to zoom: the whole raw, the display-centred 1/N (``--centre N``) or a
     display box (``--region Y X H W``), as a stored-orientation crop with even sides."""
-    from .isp.functional import display_box_to_stored
-
-    rows, cols = raw.shape
-    display = (cols, rows) if raw.orientation >= 5 else (rows, cols)
     if args.centre:
-        if args.centre < 1:
-            raise RawZoomError(f"--centre {args.centre}: give a zoom factor of at least 1")
-        height, width = display[0] // args.centre, display[1] // args.centre
-        box = ((display[0] - height) // 2, (display[1] - width) // 2, height, width)
-    elif args.region:
-        box = tuple(args.region)
-    else:
-        return raw
-    top, left, height, width = box
-    if min(top, left) < 0 or height < 2 or width < 2 or top + height > display[0] or left + width > display[1]:
-        raise RawZoomError(f"{raw.path}: region {box} (top, left, height, width) is not inside the "
-                           f"{display[0]}x{display[1]} displayed image")
-    top, left, height, width = display_box_to_stored(box, raw.orientation, raw.shape)
-    return raw.crop(top, left, height // 2 * 2, width // 2 * 2)
+        rows, cols = raw.display_shape
+        height, width = max(2, round(rows / args.centre)), max(2, round(cols / args.centre))
+        return raw.crop_displayed((rows - height) // 2, (cols - width) // 2, height, width)
+    if args.region:
+        return raw.crop_displayed(*args.region)
+    return raw
 
 
 def _cmd_zoom(args) -> None:
@@ -241,6 +227,7 @@ def _cmd_zoom(args) -> None:
 
     from .eval.evaluate import baseline
     from .isp import Pipeline
+    from .isp.functional import resize_to
     from .raw import read_raw
 
     inputs = _inputs(args.files)
@@ -253,23 +240,31 @@ def _cmd_zoom(args) -> None:
         torch.set_num_threads(args.threads)
     pipe = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile,
                             progress=not console.quiet)
+    factor = pipe["zoom"].scale
     for number, (source, target) in enumerate(zip(_progress(inputs, "zoom"), outputs)):
-        raw = _zoom_region(read_raw(source, **_raw_options(args)), args)
-        pixels = raw.shape[0] * raw.shape[1] * args.scale ** 2
+        whole = read_raw(source, **_raw_options(args))
+        raw = _zoom_region(whole, args)
+        pixels = raw.shape[0] * raw.shape[1] * factor ** 2
         if pixels > args.max_pixels:
             raise RawZoomError(
-                f"{source}: the {args.scale}x zoom of {raw.shape[1]}x{raw.shape[0]} would be "
+                f"{source}: the {factor}x zoom of {raw.shape[1]}x{raw.shape[0]} would be "
                 f"{pixels / 1e6:.0f} MP, over --max-pixels {args.max_pixels / 1e6:.0f} MP; zoom a region "
                 "(--centre, --region) or raise --max-pixels"
             )
+
+        def sized(image, whole=whole):  # --centre N: the model's factor, then a resample to the input's size
+            return resize_to(image, *whole.shape) if args.centre and image.shape[-2:] != whole.shape else image
+
         with torch.no_grad():
             rgb, steps = pipe(raw.bayer.to(args.device), raw.meta, return_intermediates=True)
-        linear = steps["zoom"].cpu() if pipe["zoom"].gives == DataKind.LINEAR_RGB else None
-        _write(target, rgb.cpu(), raw, args, linear=linear)
-        console.say(f"wrote {target} ({rgb.shape[2]}x{rgb.shape[1]}, learned {args.scale}x zoom)")
+        linear = sized(steps["zoom"].cpu()) if pipe["zoom"].gives == DataKind.LINEAR_RGB else None
+        rgb = sized(rgb.cpu())
+        _write(target, rgb, raw, args, linear=linear)
+        how = f"learned {factor}x zoom" + (f", resampled to the input's size ({args.centre:g}x)" if args.centre else "")
+        console.say(f"wrote {target} ({rgb.shape[2]}x{rgb.shape[1]}, {how})")
         if args.compare:
-            _write(compared[number], baseline("libraw", raw, args.scale), raw, args)
-            console.say(f"wrote {compared[number]} (LibRaw AHD render, bicubic {args.scale}x)")
+            _write(compared[number], sized(baseline("libraw", raw, factor)), raw, args)
+            console.say(f"wrote {compared[number]} (LibRaw AHD render, bicubic)")
 
 
 def _beside(path: str, suffix: str) -> str:
@@ -284,10 +279,25 @@ def _cmd_train(args) -> None:
     console.say(f"trained: {final}")
 
 
+def _eval_scale(weights: list[str], scale: int | None) -> int:
+    """The zoom factor of an evaluation: the checkpoints' (they must agree; ``--scale``, if given, too),
+    else ``--scale`` (baselines only), else 4."""
+    from .models import checkpoint_scale
+
+    scales = {path: checkpoint_scale(path) for path in weights}
+    found = set(scales.values()) | ({scale} if scale is not None else set())
+    if len(found) > 1:
+        named = ", ".join(f"{os.path.basename(p)} {s}x" for p, s in scales.items())
+        raise RawZoomError(f"the checkpoints and --scale disagree on the zoom factor ({named}"
+                           f"{f', --scale {scale}' if scale is not None else ''}); evaluate one factor at a time")
+    return found.pop() if found else 4
+
+
 def _cmd_eval(args) -> None:
     from .data import SRRawDataset
-    from .eval import case_from_pair, emulated_cases, evaluate, markdown_table
+    from .eval import case_from_pair, evaluate, markdown_table
     from .eval.cases import PHASE_OFFSETS
+    from .eval.protocol import held_out_eval, summary_markdown
 
     if bool(args.raws) == bool(args.srraw):
         raise RawZoomError("give held-out pairs with --raws FILES (emulated pairs) or --srraw ROOT")
@@ -296,18 +306,26 @@ def _cmd_eval(args) -> None:
         raise RawZoomError("give one distinct --name per --weights")
     if os.path.exists(os.path.join(args.output, "results.json")) and not args.force:
         raise RawZoomError(f"{args.output}: holds results already; pass --force to overwrite them")
-    if args.raws:
-        phases = PHASE_OFFSETS if args.phases == "all" else PHASE_OFFSETS[:1]
-        cases = emulated_cases(_inputs(args.raws), scale=args.scale, size=args.size, crops=args.crops, phases=phases,
-                               noise=args.noise == "matched", seed=args.seed)
-    else:
-        pairs = SRRawDataset(args.srraw, scale=args.scale, split=args.split, patch=None, augment=False,
+    scale = _eval_scale(args.weights, args.scale)
+    models = dict(zip(names, args.weights))
+    if args.srraw:
+        pairs = SRRawDataset(args.srraw, scale=scale, split=args.split, patch=None, augment=False,
                              target_margin=0, cache_dir=args.cache_dir)
         cases = (case_from_pair(pairs.load(i, pairs.generator(i, 0))) for i in range(len(pairs)))
-    result = evaluate(dict(zip(names, args.weights)), cases, scale=args.scale, out=args.output,
-                      tolerance=args.tolerance, progress=not console.quiet)
-    console.say(markdown_table(result))
-    console.say(f"wrote {os.path.join(args.output, 'results.md')}, results.csv, results.json, figure.png")
+        result = evaluate(models, cases, scale=scale, out=args.output, tolerance=args.tolerance,
+                          progress=not console.quiet)
+        console.say(markdown_table(result))
+        console.say(f"wrote {os.path.join(args.output, 'results.md')}, results.csv, results.json, figure.png")
+        return
+    noises = {"native" if n == "matched" else n for n in args.noise}
+    conditions = [f"{geometry}-{'noisy' if noise == 'native' else 'clean'}" for geometry in args.geometry
+                  for noise in ("native", "none") if noise in noises]
+    summary = held_out_eval(models, _inputs(args.raws), scale, out=args.output, conditions=conditions,
+                            crops=args.crops, size=args.size,
+                            phases=PHASE_OFFSETS if args.phases == "all" else PHASE_OFFSETS[:1], seed=args.seed,
+                            tolerance=args.tolerance, period=not args.no_period, progress=not console.quiet)
+    console.say(summary_markdown(summary))
+    console.say(f"wrote {os.path.join(args.output, 'results.md')} and a folder per condition ({', '.join(conditions)})")
 
 
 def _cmd_compare(args) -> None:
@@ -326,33 +344,16 @@ def _cmd_export(args) -> None:
 
 
 def _cmd_demo(args) -> None:
-    """Zoom emulated 4x-smaller captures of the bundled HERO7 raw (a camera the shipped model never saw)
-    with the shipped model and with LibRaw + bicubic; write the images and a side-by-side figure and
-    print both scores against the full-resolution target."""
-    from .eval import emulated_cases, score
-    from .eval.evaluate import ModelMethod, baseline, lr_preview, save_gallery
-    from .imageio import write_image
-    from .models import default_weights
+    from .eval.demo import SAMPLE_RAW, run_demo
 
-    with resources.as_file(resources.files("rawzoom_isp") / "samples" / SAMPLE_RAW) as sample:
-        cases = list(emulated_cases([str(sample)], scale=4, size=384, crops=2, phases=((0, 0),)))
-    learned = ModelMethod(default_weights(4), 4)
-    scores = {"LibRaw AHD + bicubic": [], "learned zoom": []}
-    os.makedirs(args.output, exist_ok=True)
-    for number, case in enumerate(cases):
-        images = dict(zip(scores, (baseline("libraw", case.low, 4), learned(case.low))))
-        for name, image in images.items():
-            scores[name].append(score(image, case.target, 2))
-        if number == 0:
-            write_image(os.path.join(args.output, "hero7_zoom4x_libraw.png"), images["LibRaw AHD + bicubic"])
-            write_image(os.path.join(args.output, "hero7_zoom4x_learned.png"), images["learned zoom"])
-            panels = [("LR input, 4x nearest", lr_preview(case, 4)), *images.items(), ("target", case.target)]
-            save_gallery([panels], os.path.join(args.output, "hero7_zoom4x_figure.png"), size=384)
-    console.say(f"4x zoom of {len(cases)} emulated 4x-smaller captures (384 px windows) of {SAMPLE_RAW}, a GoPro "
-                "HERO7, a camera the shipped model never saw:")
+    scores = run_demo(args.output)
+    console.say(f"4x zoom of {len(next(iter(scores.values())))} emulated 4x-smaller captures (384 px windows) of "
+                f"{SAMPLE_RAW}, a GoPro HERO7, a camera the shipped model never saw; the LR capture in the centred "
+                "geometry of a native sensor, with a native capture's noise:")
     for name, rows in scores.items():
-        console.say(f"  {name:<21} PSNR {sum(r['psnr'] for r in rows) / len(rows):.2f} dB   "
-                    f"SSIM {sum(r['ssim'] for r in rows) / len(rows):.4f}")
+        means = {k: sum(r[k] for r in rows) / len(rows) for k in ("psnr_cm", "psnr", "ssim")}
+        console.say(f"  {name:<21} colour-matched PSNR {means['psnr_cm']:.2f} dB   PSNR {means['psnr']:.2f} dB   "
+                    f"SSIM {means['ssim']:.4f}")
     console.say(f"wrote {os.path.join(args.output, 'hero7_zoom4x_figure.png')} (LR input | LibRaw + bicubic | "
                 "learned | target) and the zoomed images beside it")
 
@@ -389,6 +390,17 @@ def _output_arguments(parser: _Parser, formats: tuple[str, ...]) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
 
+def _zoom_factor(text: str) -> float:
+    """argparse type of --centre: a finite number above 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 1 and value < 1000):
+        raise argparse.ArgumentTypeError(f"{text}: a digital zoom needs a factor above 1 (and below 1000)")
+    return value
+
+
 def build_parser() -> _Parser:
     parser = _Parser(prog="rawzoom", description="Camera raw ISP with a learned zoom.")
     parser.add_argument("--version", action="version", version=f"rawzoom_isp {__version__}")
@@ -413,12 +425,13 @@ def build_parser() -> _Parser:
     zoom = sub.add_parser("zoom", parents=[raw_args], help="zoom raw files with the learned zoom")
     zoom.add_argument("files", nargs="+", help="raw files or folders")
     _output_arguments(zoom, (*IMAGE_FORMATS, "dng"))
-    zoom.add_argument("--scale", type=int, default=4)
+    zoom.add_argument("--scale", type=int,
+                      help="which shipped model, 4 or 8 (default 4); a --weights checkpoint knows its own factor")
     zoom.add_argument("--weights", help="a checkpoint (default: the shipped weights)")
     where = zoom.add_mutually_exclusive_group()
-    where.add_argument("--centre", "--center", type=int, metavar="N",
-                       help="digital zoom: the central 1/N of the displayed image (with --scale N: output the "
-                            "size of the input)")
+    where.add_argument("--centre", "--center", type=_zoom_factor, metavar="N",
+                       help="digital zoom: the central 1/N of the displayed image, back to the input's size (the "
+                            "model's factor, then a resample for the rest); N > 1, fractions allowed (2.5)")
     where.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"),
                        help="zoom this box of the displayed image (top, left, height, width)")
     zoom.add_argument("--compare", action="store_true",
@@ -459,14 +472,20 @@ def build_parser() -> _Parser:
     evaluate.add_argument("--size", type=int, default=512, help="window size in target pixels")
     evaluate.add_argument("--phases", choices=["all", "native"], default="all",
                           help="every CFA phase (windows moved by 0/1 px), or the raw's own")
-    evaluate.add_argument("--noise", choices=["matched", "none"], default="matched",
-                          help="noise of a native LR capture, or none")
+    evaluate.add_argument("--geometry", nargs="+", choices=["centred", "footprint"], default=["centred", "footprint"],
+                          help="the LR sensor's geometry: centred sites (a native sensor, the headline) and/or the "
+                               "footprint emulation (default: both)")
+    evaluate.add_argument("--noise", nargs="+", choices=["native", "none", "matched"], default=["native", "none"],
+                          help="a native LR capture's noise and/or none (default: both; matched = native)")
+    evaluate.add_argument("--no-period", action="store_true",
+                          help="skip the measure of a pattern at the LR period on the native frames")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--srraw", help="an SR-RAW root (optical pairs) instead of --raws")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--cache-dir", help="where prepared SR-RAW pairs are cached "
                           "(default $XDG_CACHE_HOME/rawzoom_isp/srraw)")
-    evaluate.add_argument("--scale", type=int, default=4)
+    evaluate.add_argument("--scale", type=int, choices=[2, 4, 8, 16],
+                          help="zoom factor (default: the checkpoints'; 4 for baselines only)")
     evaluate.add_argument("--tolerance", type=int, default=2, help="shift tolerance (px) of the alignment")
     evaluate.add_argument("-o", "--output", required=True, help="output folder")
     evaluate.add_argument("--force", action="store_true", help="overwrite results in the output folder")
@@ -483,7 +502,8 @@ def build_parser() -> _Parser:
     kind.add_argument("--onnx", action="store_true", help="an ONNX model (.onnx)")
     kind.add_argument("--pt2", action="store_true", help="a torch.export program (.pt2)")
     export.add_argument("--pipeline", choices=["learned", "classical"], default="learned")
-    export.add_argument("--scale", type=int, default=4)
+    export.add_argument("--scale", type=int,
+                        help="which shipped model, 4 or 8 (default 4); a --weights checkpoint knows its own factor")
     export.add_argument("--weights", default="default", help="a checkpoint (default: the shipped weights)")
     export.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
                         help="example mosaic size; height and width stay dynamic")

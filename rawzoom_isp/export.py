@@ -36,9 +36,10 @@ class PipelineProgram(nn.Module):
         return self.pipeline(bayer, meta)
 
 
-def build_program(kind: str = "learned", scale: int = 4, weights: str = "default", cfa: str = "RGGB",
+def build_program(kind: str = "learned", scale: int | None = None, weights: str = "default", cfa: str = "RGGB",
                   demosaic: str = "bilinear") -> PipelineProgram:
-    """The program of the learned pipeline (``Pipeline.default``, untiled) or the classical one."""
+    """The program of the learned pipeline (``Pipeline.default``, untiled: the shipped model of
+    ``scale`` or a checkpoint, which knows its factor) or the classical one."""
     if kind == "learned":
         pipeline = Pipeline.default(scale=scale, weights=weights, tile=0)
     elif kind == "classical":
@@ -91,7 +92,8 @@ def export_program(program: PipelineProgram, path: str | os.PathLike, fmt: str =
     return path
 
 
-def export_pipeline(kind: str, path: str | os.PathLike, fmt: str = "pt2", scale: int = 4, weights: str = "default",
+def export_pipeline(kind: str, path: str | os.PathLike, fmt: str = "pt2", scale: int | None = None,
+                    weights: str = "default",
                     size: tuple[int, int] = (256, 256), cfa: str = "RGGB", force: bool = False) -> str:
     """``build_program`` then ``export_program`` (what ``rawzoom export`` runs)."""
     return export_program(build_program(kind, scale, weights, cfa), path, fmt, size, force)

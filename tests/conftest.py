@@ -1,5 +1,7 @@
 """Shared fixtures. Real raw files come from ../shared/data/raw (relative to the repo root); tests
-that need them skip, saying so, when that folder is absent (a user's clone has none)."""
+that need them skip, saying so, when that folder is absent (a user's clone has none).
+``RAWZOOM_SHARED=none`` hides it (CI runs the suite that way too, as a clone would), and
+``RAWZOOM_SHARED=/path`` points at another shared folder."""
 import os
 import tempfile  # noqa: E402
 
@@ -14,7 +16,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-RAW_DIR = REPO.parent / "shared" / "data" / "raw"
+_SHARED = os.environ.get("RAWZOOM_SHARED", "")
+SHARED_DIR = None if _SHARED.lower() == "none" else Path(_SHARED) if _SHARED else REPO.parent / "shared"
+RAW_DIR = SHARED_DIR / "data" / "raw" if SHARED_DIR else Path("/nonexistent/RAWZOOM_SHARED=none/data/raw")
 SAMPLE = REPO / "rawzoom_isp" / "samples" / "gopro_hero7_crop.dng"
 
 

@@ -10,6 +10,7 @@ from rawzoom_isp.errors import ConfigError, WeightsUnavailableError
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.models import PackedZoomNet, ZoomNet, build_model, load_model, run_tiled, save_checkpoint, zoom_input
 from rawzoom_isp.models.common import classical_zoom
+from rawzoom_isp.models.packed import remove_phase_pattern
 from rawzoom_isp.models.zoomnet import CenteredBatchNorm, _TransposedConvSame
 from rawzoom_isp.raw.cfa import PATTERNS, shifted_pattern, transform_pattern, unify_flips
 
@@ -105,7 +106,8 @@ def test_batch_norm_trains_like_torch_batch_norm_with_a_shift():
 
 
 @pytest.mark.parametrize("options", [TINY_PACKED, TINY_ZOOMNET, dict(TINY_PACKED, in_channels=3),
-                                     dict(TINY_PACKED, blend_kernel=5), dict(TINY_PACKED, blend_kernel=15)])
+                                     dict(TINY_PACKED, blend_kernel=5), dict(TINY_PACKED, blend_kernel=15),
+                                     dict(TINY_PACKED, blend_kernel=5, degrid=7)])
 def test_tiled_inference_equals_untiled(options):
     net = _randomised(build_model(dict(options, scale=2)))
     if options["arch"] == "zoomnet":
@@ -119,6 +121,29 @@ def test_tiled_inference_equals_untiled(options):
         tiled = run_tiled(lambda t: net(t, gains), x, net.zoom, tile=2 * net.receptive_radius + 10,
                           overlap=net.receptive_radius)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_degrid_removes_a_coherent_grid_and_keeps_content():
+    """remove_phase_pattern: a pattern repeated in every block goes, block-wise random detail stays
+    (less its local mean per phase, about 1 / size of it); a network with it turns a flat raw into a
+    flat image whatever its weights (no grid: tests/test_shipped_model.py measures it on captures)."""
+    generator = torch.Generator().manual_seed(0)
+    grid = torch.randn(1, 3 * 16, 1, 1, generator=generator).expand(1, 48, 20, 30)
+    removed = remove_phase_pattern(grid, 16, 7)
+    means = grid.reshape(1, 3, 16, 20, 30).mean(2, keepdim=True).expand(1, 3, 16, 20, 30).reshape(1, 48, 20, 30)
+    torch.testing.assert_close(removed, means)
+    content = torch.randn(1, 48, 40, 40, generator=generator)
+    kept = remove_phase_pattern(content, 16, 15)
+    assert float((kept - content).std()) < 0.1 * float(content.std())
+    net = _randomised(PackedZoomNet(scale=4, width=8, blocks=1, blend_kernel=5, degrid=7))
+    flat = torch.tensor([0.2, 0.3, 0.3, 0.15])[None, :, None, None].expand(1, 4, 32, 32)
+    core = slice(12 * 8, 20 * 8)  # output px farther from the borders' zero padding than the network sees
+    with torch.no_grad():
+        out = net(flat, torch.tensor([[1.9, 1.0, 1.6]]))[..., core, core]
+    assert float(out.std((-2, -1)).max()) < 1e-6
+    undegridded = _randomised(PackedZoomNet(scale=4, width=8, blocks=1, blend_kernel=5))
+    with torch.no_grad():
+        assert float(undegridded(flat, torch.tensor([[1.9, 1.0, 1.6]]))[..., core, core].std((-2, -1)).max()) > 1e-3
 
 
 def test_pattern_helpers():
@@ -189,6 +214,8 @@ def test_model_configs_are_checked_before_anything_is_built(tmp_path):
         build_model(dict(arch="packed", width="64"))
     with pytest.raises(ConfigError, match="blend_kernel"):
         build_model(dict(arch="packed", blend_kernel=4))
+    with pytest.raises(ConfigError, match="degrid"):
+        build_model(dict(arch="packed", degrid=8))
     assert isinstance(build_model({"width": 8, "blocks": 1, "up_channels": 8}), ZoomNet)  # configs before arch
 
 

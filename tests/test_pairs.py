@@ -7,10 +7,11 @@ from conftest import RAW_DIR, SAMPLE
 
 import rawzoom_isp as rz
 from rawzoom_isp.data import EmulatedRawPairs, PairDataset, SyntheticPairs, ZoomPair, bayer_downscale
-from rawzoom_isp.data.emulated import emulate_low, noise_model
+from rawzoom_isp.data.emulated import linear_demosaic, noise_model
 from rawzoom_isp.imageio import write_image
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.raw.cfa import PACK_INDEX, PATTERNS, shifted_pattern
+from rawzoom_isp.synth.sensor import centred_sites
 
 DIHEDRAL = [(t, v, h) for t in (False, True) for v in (False, True) for h in (False, True)]
 
@@ -150,7 +151,7 @@ def _real_raw_folder(tmp_path):
 
 def test_emulated_pairs_from_real_raws(tmp_path):
     paths = _real_raw_folder(tmp_path)
-    clean = EmulatedRawPairs(paths, scale=4, reference="libraw", noise_match=False, patch=32)
+    clean = EmulatedRawPairs(paths, scale=4, reference="libraw", noise_match=False, patch=32, degradation="footprint")
     sample = clean[0]
     assert sample["input"].shape == (4, 32, 32) and sample["target"].shape == (3, 256, 256)
     assert sample["pairs"] == "emulated" and sample["cfa"] == "RGGB"
@@ -167,12 +168,14 @@ def test_emulated_pairs_from_real_raws(tmp_path):
         torch.testing.assert_close(pair.mosaic, bayer_downscale(window[None], pair.cfa, 4)[0])
         torch.testing.assert_close(pair.target, render[:, top:top + 256, left:left + 256], atol=1e-3, rtol=0)
     assert len(phases) > 1
-    whole = EmulatedRawPairs(paths[:1], scale=4, reference="classical", patch=None, augment=False)
+    whole = EmulatedRawPairs(paths[:1], scale=4, reference="classical", patch=None, augment=False,
+                             degradation="footprint")
     clean_low = bayer_downscale(normalised[None], raw.cfa, 4)[0]
     expected_variance = None
     for factor in (1.0, 4.0):
         noisy = EmulatedRawPairs(paths[:1], scale=4, reference="classical", patch=None, augment=False,
-                                 noise_range=(factor, factor)).load(0, torch.Generator().manual_seed(1))
+                                 noise_range=(factor, factor), degradation="footprint"
+                                 ).load(0, torch.Generator().manual_seed(1))
         added = F.pack_bayer(noisy.mosaic - clean_low, raw.cfa)
         signal = F.pack_bayer(clean_low, raw.cfa)
         noise = noise_model(raw)  # the file's NoiseProfile
@@ -185,9 +188,41 @@ def test_emulated_pairs_from_real_raws(tmp_path):
         EmulatedRawPairs(paths, noise_range=(2.0, 1.0))
 
 
-def test_emulate_low_packs_once_and_matches_bayer_downscale():
-    mosaic = torch.rand(1, 32, 48)
-    torch.testing.assert_close(emulate_low(mosaic, "GRBG", 4), bayer_downscale(mosaic[None], "GRBG", 4)[0])
+def test_centred_pairs_are_block_means_of_the_linear_demosaic():
+    raw = rz.read_raw(SAMPLE)
+    linear = linear_demosaic(raw, "libraw").half().float()  # the dataset keeps it in half precision
+    pairs = EmulatedRawPairs([str(SAMPLE)], scale=4, noise_match=False, patch=16, augment=False, clean_share=1.0)
+    for epoch in range(4):
+        pair = pairs.load(0, pairs.generator(0, epoch))
+        top, left = pair.info["window"]
+        assert pair.info["geometry"] == "centred" and pair.cfa == shifted_pattern(raw.cfa, top, left)
+        window = linear[:, max(top - 1, 0):top + 129, max(left - 1, 0):left + 129]
+        if top and left and top + 129 <= raw.shape[0] and left + 129 <= raw.shape[1]:
+            expected = F.mosaic(centred_sites(window, 4)[None], pair.cfa)[0]
+            torch.testing.assert_close(pair.mosaic, expected.clamp(0, 1), atol=1e-6, rtol=0)
+    # The LR site is the mean of its 4 x 4 block: LibRaw's linear AHD keeps each site's own sample.
+    normalised = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)[0]
+    sites = F.pack_bayer(normalised[None, None], raw.cfa)[0, 0]
+    torch.testing.assert_close(F.pack_bayer(linear[:1, None], raw.cfa)[0, 0], sites, atol=5e-5, rtol=1e-3)
+
+
+def test_headerless_training_file_with_grey_world_balance(tmp_path):
+    raw = rz.read_raw(SAMPLE)
+    dump = tmp_path / "dump.raw"
+    raw.bayer.numpy().astype("<u2").tofile(dump)
+    entry = {"path": str(dump), "shape": list(raw.shape), "cfa": raw.cfa, "black_level": 0,
+             "white_level": raw.white_level, "wb_gains": "grey-world"}
+    pairs = EmulatedRawPairs([entry], scale=4, patch=16, reference="libraw")
+    sample = pairs[0]
+    assert sample["source"] == "dump.raw" and sample["input"].shape == (4, 16, 16)
+    packed = F.pack_bayer(F.subtract_black_level(raw.bayer[None], 0, raw.white_level)[None], raw.cfa)[0].mean((1, 2))
+    green = (packed[1] + packed[2]) / 2
+    torch.testing.assert_close(sample["wb_gains"], torch.stack([green / packed[0], torch.tensor(1.0),
+                                                                green / packed[3]]), rtol=1e-4, atol=0)
+    with pytest.raises(ValueError, match="wb_gains"):
+        EmulatedRawPairs([{**entry, "wb_gains": [0, 1, 1]}], scale=4, patch=16)[0]
+    with pytest.raises(ValueError, match="wb_gains"):
+        EmulatedRawPairs([{k: v for k, v in entry.items() if k != "wb_gains"}], scale=4, patch=16)[0]
 
 
 def test_dataloader_workers_give_the_same_samples(image_folder):

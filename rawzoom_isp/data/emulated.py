@@ -1,82 +1,41 @@
 """Zoom pairs emulated from real raw files (not optical pairs: say so in reports).
 
 Target: a reference render of the full-resolution raw (LibRaw's AHD or ``Pipeline.classical()``,
-camera WB, sRGB). Input: the real mosaic reduced N x in the Bayer domain (``emulate_low``): each LR
-site averages the same-colour sites inside its own N x N footprint (real sensor signal, colour filters
-and optics), then noise is added so that the LR mosaic carries the noise of a native capture:
-averaging k = (N/2)^2 sites divides the variance S x + O by k, so (f - 1/k)(S x + O) is added back,
-f = 1 for matched noise (f > 1: a noisier capture). (S, O) per packed channel is the file's
-NoiseProfile, or ``estimate_noise`` for files without one (``noise_model``).
+camera WB, sRGB). Input: the LR capture a sensor N x coarser would give (``rz.synth.sensor``): in the
+centred geometry (a native sensor's sites) from the raw's linear demosaic, or in the footprint
+geometry (each LR site the mean of the same-colour HR sites of its footprint), with the noise of a
+native capture times a factor (the file's NoiseProfile, or ``estimate_noise`` for files without one:
+``noise_model``).
 
 ``EmulatedRawPairs`` draws a window of the full-resolution raw at any pixel offset, so its CFA phase
-varies (RGGB, GRBG, GBRG, BGGR for a RGGB camera), and reduces that window: the pair is what a
-camera with that phase would give.
+varies (RGGB, GRBG, GBRG, BGGR for a RGGB camera), and one capture of the ``SensorFamily`` per
+sample. Headerless Bayer dumps join through a table that says how to read them (``RawSpec``).
 """
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as TF
 
-from ..errors import ConfigError, DataError, ShapeError
+from ..errors import ConfigError, DataError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
-from ..raw.cfa import PACK_INDEX, shifted_pattern
+from ..raw.dng import libraw_render_mosaic
 from ..raw.image import RawImage
 from ..raw.reader import RAW_EXTENSIONS, libraw_render, read_raw
-from ..synth.noise import add_noise, estimate_noise
+from ..synth.noise import estimate_noise
+from ..synth.sensor import HighRes, SensorFamily, bayer_downscale
 from .pairs import PairDataset, ZoomPair
 from .synthetic import list_files
 
 REFERENCES = ("libraw", "classical")
-
-
-def _downscale_packed(packed: torch.Tensor, cfa: str, scale: int) -> torch.Tensor:
-    """(B, 4, h, w) [R, Gr, Gb, B] of a mosaic in ``cfa`` -> (B, 4, h / N, w / N) of the reduced
-    mosaic (same CFA): an LR site at tile position (dy, dx) averages its colour's (N/2)^2 sites in its
-    N x N footprint, which start N/2 packed positions further for dy or dx = 1."""
-    half = scale // 2
-    height, width = packed.shape[-2] // scale, packed.shape[-1] // scale
-    planes = []
-    for k, position in enumerate(PACK_INDEX[cfa]):
-        dy, dx = divmod(position, 2)
-        plane = packed[:, k:k + 1, half * dy:, half * dx:]
-        planes.append(TF.avg_pool2d(plane, half, stride=scale)[..., :height, :width])
-    return torch.cat(planes, 1)
-
-
-def _check_reducible(mosaic: torch.Tensor, scale: int) -> None:
-    if scale < 2 or scale % 2:
-        raise ConfigError(f"Bayer-domain reduction needs an even factor, got {scale}")
-    height, width = mosaic.shape[-2:]
-    if height % (2 * scale) or width % (2 * scale):
-        raise ShapeError(f"mosaic {height}x{width} must be a multiple of {2 * scale} in both sizes")
-
-
-def bayer_downscale(mosaic: torch.Tensor, cfa: str, scale: int) -> torch.Tensor:
-    """(..., 1, H, W) -> (..., 1, H / N, W / N): each LR site is the mean of the same-colour sites in
-    its N x N footprint ((N/2)^2 of them). N must be even; H, W multiples of 2N."""
-    _check_reducible(mosaic, scale)
-    lead = mosaic.shape[:-3]
-    packed = F.pack_bayer(mosaic.reshape(-1, 1, *mosaic.shape[-2:]), cfa)
-    low = F.unpack_bayer(_downscale_packed(packed, cfa, scale), cfa)
-    return low.reshape(*lead, *low.shape[-3:])
-
-
-def emulate_low(mosaic: torch.Tensor, cfa: str, scale: int, noise: torch.Tensor | None = None,
-                noise_factor: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A normalised HR mosaic (1, H, W) -> the LR mosaic (1, H / N, W / N) a native capture N x
-    coarser would give: ``bayer_downscale`` plus, with a noise model (S, O) per packed channel (4, 2),
-    noise of variance max(f - 1/k, 0)(S x + O), k = (N/2)^2, f = ``noise_factor``; clipped to [0, 1].
-    Packed once, unpacked once."""
-    _check_reducible(mosaic, scale)
-    low = _downscale_packed(F.pack_bayer(mosaic[None], cfa), cfa, scale)
-    if noise is not None:
-        kept = max(noise_factor - 1.0 / (scale // 2) ** 2, 0.0)
-        low = add_noise(low, (kept * noise[:, 0])[None], (kept * noise[:, 1])[None], generator)
-    return F.unpack_bayer(low, cfa)[0].clamp(0, 1)
+LINEAR_DEMOSAICS = ("libraw", "menon2007", "malvar2004", "bilinear")
+__all__ = ["EmulatedRawPairs", "bayer_downscale", "high_res", "linear_demosaic", "noise_model", "read_entry",
+           "reference_render"]
 
 
 def noise_model(raw: RawImage) -> torch.Tensor:
@@ -92,35 +51,101 @@ def noise_model(raw: RawImage) -> torch.Tensor:
                          "use noise_match=False") from None
 
 
+def _libraw(raw: RawImage, linear: bool) -> torch.Tensor:
+    """LibRaw's AHD render of a raw: from its file when LibRaw reads it, else written as a DNG."""
+    if raw.path and os.path.splitext(raw.path)[1].lower() in RAW_EXTENSIONS:
+        return libraw_render(raw.path, linear)[:, : raw.shape[0], : raw.shape[1]]
+    return libraw_render_mosaic(raw, linear=linear)
+
+
 def reference_render(raw: RawImage, reference: str) -> torch.Tensor:
     """The target of an emulated pair: LibRaw's AHD render ("libraw") or the classical pipeline with
     Malvar demosaicing ("classical"), camera WB, sRGB, the raw's visible area, sensor orientation."""
     if reference == "libraw":
-        return libraw_render(raw.path)[:, : raw.shape[0], : raw.shape[1]]
+        return _libraw(raw, linear=False)
     return Pipeline.classical(demosaic="malvar2004", color_matrix=raw.cam_to_srgb is not None)(raw)
 
 
+def linear_demosaic(raw: RawImage, method: str) -> torch.Tensor:
+    """The raw demosaiced to linear camera RGB (3, H, W), normalised, not white balanced: LibRaw's
+    AHD ("libraw") or one of the ISP's demosaics."""
+    if method == "libraw":
+        return _libraw(raw, linear=True)
+    if method not in LINEAR_DEMOSAICS:
+        raise ConfigError(f"linear demosaic must be one of {', '.join(LINEAR_DEMOSAICS)}, got {method!r}")
+    mosaic = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
+    return F.demosaic(mosaic[None], raw.cfa, method)[0].clamp(0, 1)
+
+
+def high_res(raw: RawImage, demosaic: str | None) -> HighRes:
+    """The raw as the sensor model's HR source; its ``linear`` demosaic only when ``demosaic`` is set
+    (the centred geometry needs it), kept in half precision."""
+    mosaic = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
+    linear = linear_demosaic(raw, demosaic).half() if demosaic else None
+    return HighRes(mosaic, raw.cfa, linear)
+
+
+_SPEC_KEYS = {"path", "shape", "cfa", "black_level", "white_level", "dtype", "offset", "wb_gains"}
+
+
+def read_entry(entry) -> RawImage:
+    """A training file: a path LibRaw reads, or a table for a headerless dump (``path``, ``shape``,
+    ``cfa``, ``black_level``, ``white_level``, optional ``dtype``, ``offset``) with its white balance
+    ``wb_gains``: [R, G, B], or "grey-world" (the gains that make the mean R, G, B equal)."""
+    if not isinstance(entry, Mapping):
+        return read_raw(entry)
+    unknown = sorted(set(entry) - _SPEC_KEYS)
+    if unknown or "path" not in entry or "wb_gains" not in entry:
+        raise ConfigError(f"a headerless file's table takes {', '.join(sorted(_SPEC_KEYS))} (path and wb_gains "
+                          f"required), got {dict(entry)!r}")
+    options = {k: v for k, v in entry.items() if k not in ("path", "wb_gains")}
+    raw = read_raw(entry["path"], **options)
+    gains = entry["wb_gains"]
+    if gains == "grey-world":
+        means = F.pack_bayer(F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)[None],
+                             raw.cfa)[0].mean((1, 2))
+        green = (means[1] + means[2]) / 2
+        gains = [float(green / means[0]), 1.0, float(green / means[3])]
+    gains = torch.as_tensor(gains, dtype=torch.float32)
+    if gains.shape != (3,) or not bool(torch.isfinite(gains).all()) or not bool((gains > 0).all()):
+        raise ConfigError(f"{entry['path']}: wb_gains must be three positive numbers or 'grey-world', "
+                          f"got {entry['wb_gains']!r}")
+    return replace(raw, wb_gains=gains / gains[1], wb_source="given")
+
+
+def entry_name(entry) -> str:
+    return os.path.basename(entry["path"] if isinstance(entry, Mapping) else entry)
+
+
 class EmulatedRawPairs(PairDataset):
-    """Pairs from a folder of real raws (or a list of paths). ``reference``: "libraw" (AHD) or
-    "classical"; ``noise_match``: add the noise a native LR capture would have, times a factor drawn
-    log-uniformly from ``noise_range`` (default (1, 1): matched). With ``patch`` set, each sample is a
-    window of 2 x patch LR sites at any offset (and so any CFA phase): the most textured (mean
-    absolute gradient of the target) of ``texture_candidates`` drawn uniformly, so that flat sky and
-    walls do not dominate; without ``patch``, the whole raw. Renders are cached per dataset object.
+    """Pairs from a folder of real raws or a list of files (paths, or tables for headerless dumps:
+    ``read_entry``). ``reference``: the target, "libraw" (AHD) or "classical". The input is one capture
+    of the sensor family per sample (``rz.synth.sensor.SensorFamily``): ``degradation`` "centred" (a
+    native sensor's geometry, from the raw's ``demosaic`` to linear RGB), "footprint", or "mixed"
+    (``footprint_share`` of the samples footprint); centred captures blurred by a Gaussian drawn
+    from ``blur`` (LR px) and shifted by up to ``shift`` HR px. ``noise_match``: add the noise a native LR
+    capture would have, times a factor drawn log-uniformly from ``noise_range`` (default (1, 1):
+    matched), none for ``clean_share`` of the samples. With ``patch`` set, each sample is a window of
+    2 x patch LR sites at any offset (and so any CFA phase): the most textured (mean absolute gradient
+    of the target) of ``texture_candidates`` drawn uniformly, so that flat sky and walls do not
+    dominate; without ``patch``, the whole raw. Renders are cached per dataset object.
 
     ``misalign`` > 0 makes the pairs misaligned as optical-zoom pairs are after ECC alignment: the
     target window is seen through a random affine about its centre, a shift of up to ``misalign`` LR
     pixels in each direction and a linear part I + D, each entry of D up to ``misalign_affine``."""
 
-    def __init__(self, root: str | list[str], scale: int = 4, reference: str = "libraw", noise_match: bool = True,
+    def __init__(self, root: str | list, scale: int = 4, reference: str = "libraw", noise_match: bool = True,
                  noise_range: tuple[float, float] = (1.0, 1.0), texture_candidates: int = 1, misalign: float = 0.0,
-                 misalign_affine: float = 0.0, **crop_options):
+                 misalign_affine: float = 0.0, degradation: str = "centred", footprint_share: float = 0.5,
+                 blur: tuple[float, float] = (0.0, 0.0), shift: float = 0.0, clean_share: float = 0.0,
+                 demosaic: str = "libraw", **crop_options):
         super().__init__(scale=scale, **crop_options)
         if reference not in REFERENCES:
             raise ConfigError(f"reference must be one of {REFERENCES}, got {reference!r}")
-        low, high = (float(v) for v in noise_range)
-        if not 0 < low <= high or not math.isfinite(high):
-            raise ConfigError(f"noise_range must be two factors 0 < low <= high, got {noise_range!r}")
+        if demosaic not in LINEAR_DEMOSAICS:
+            raise ConfigError(f"demosaic must be one of {', '.join(LINEAR_DEMOSAICS)}, got {demosaic!r}")
+        self.sensor = SensorFamily.of(degradation, footprint_share=footprint_share, blur=tuple(blur), shift=shift,
+                                      clean_share=clean_share, noise_range=tuple(noise_range))
         if self.target_margin:
             raise ConfigError("emulated pairs are aligned by construction: use target_margin=0")
         self.files = list(root) if isinstance(root, (list, tuple)) else list_files(root, RAW_EXTENSIONS)
@@ -129,7 +154,7 @@ class EmulatedRawPairs(PairDataset):
         if not (0 <= misalign <= 64 and 0 <= misalign_affine <= 0.1):
             raise ConfigError(f"misalign must be in [0, 64] LR px and misalign_affine in [0, 0.1], got {misalign!r}, "
                               f"{misalign_affine!r}")
-        self.reference, self.noise_match, self.noise_range = reference, noise_match, (low, high)
+        self.reference, self.noise_match, self.demosaic = reference, noise_match, demosaic
         self.texture_candidates = int(texture_candidates)
         self.misalign, self.misalign_affine = float(misalign), float(misalign_affine)
         self._cache: dict[int, tuple] = {}
@@ -139,16 +164,12 @@ class EmulatedRawPairs(PairDataset):
 
     def _prepared(self, index: int):
         if index not in self._cache:
-            raw = read_raw(self.files[index])
+            raw = read_entry(self.files[index])
             target = reference_render(raw, self.reference).half()
             noise = noise_model(raw) if self.noise_match else None
-            mosaic = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
-            self._cache[index] = (raw, mosaic, target, noise)
+            source = high_res(raw, self.demosaic if self.sensor.needs_linear else None)
+            self._cache[index] = (raw, source, target, noise)
         return self._cache[index]
-
-    def _noise_factor(self, generator: torch.Generator) -> float:
-        low, high = (math.log(v) for v in self.noise_range)
-        return math.exp(low + (high - low) * float(torch.rand(1, generator=generator)))
 
     def _window(self, target: torch.Tensor, size: tuple[int, int], generator: torch.Generator) -> tuple[int, int]:
         """The most textured of ``texture_candidates`` uniformly drawn windows (top, left)."""
@@ -184,7 +205,7 @@ class EmulatedRawPairs(PairDataset):
         return TF.grid_sample(region, grid[None], mode="bilinear", padding_mode="border", align_corners=False)[0]
 
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
-        raw, mosaic, target, noise = self._prepared(index)
+        raw, source, target, noise = self._prepared(index)
         unit = 2 * self.scale
         size = (unit * self.patch,) * 2 if self.patch is not None else \
             (raw.shape[0] // unit * unit, raw.shape[1] // unit * unit)
@@ -194,16 +215,15 @@ class EmulatedRawPairs(PairDataset):
         top, left = 0, 0
         if self.patch is not None:
             top, left = self._window(target, size, generator)
-        cfa = shifted_pattern(raw.cfa, top, left)
-        window = mosaic[:, top:top + size[0], left:left + size[1]]
-        factor = self._noise_factor(generator) if noise is not None else 1.0
-        low = emulate_low(window, cfa, self.scale, noise, factor, generator)
+        degradation = self.sensor.sample(generator)
+        low, cfa = source.capture(top, left, size, self.scale, degradation, noise, generator)
         if self.misalign or self.misalign_affine:
             seen = self._misaligned(target, top, left, size, generator)
         else:
             seen = target[:, top:top + size[0], left:left + size[1]].float()
         return ZoomPair(mosaic=low, cfa=cfa, target=seen,
                         wb_gains=raw.wb_gains, cam_to_srgb=raw.cam_to_srgb,
-                        info={"source": os.path.basename(self.files[index]), "pairs": "emulated",
-                              "target_white_balanced": True, "render": "srgb", "noise_factor": factor,
-                              "window": (top, left)})
+                        info={"source": entry_name(self.files[index]), "pairs": "emulated",
+                              "target_white_balanced": True, "render": "srgb", "geometry": degradation.geometry,
+                              "noise_factor": degradation.noise if noise is not None else 0.0,
+                              "blur": degradation.blur, "window": (top, left)})

@@ -1,12 +1,15 @@
 """Held-out test cases: an LR raw, exactly what a camera would hand the ISP, and its HR target.
 
-Emulated cases (``emulated_cases``) follow the project's protocol: from each held-out full-resolution
-raw, ``crops`` textured windows (the most textured of a grid of non-overlapping windows, measured on
-the target), each at every CFA phase asked for (the window moved by 0 or 1 px down and right: for an
-RGGB camera RGGB, GRBG, GBRG, BGGR), reduced N x in the Bayer domain with noise matched to a native
-capture (``emulate_low``, the file's NoiseProfile or an estimate), quantised to the file's digital
-numbers. The target is LibRaw's AHD render of the full-resolution raw, cut to the window.
-SR-RAW pairs become cases through ``case_from_pair``.
+Emulated cases (``emulated_cases``): from each held-out full-resolution raw, ``crops`` textured
+windows (the most textured of a grid of non-overlapping windows, measured on the target), each at
+every CFA phase asked for (the window moved by 0 or 1 px down and right: for an RGGB camera RGGB,
+GRBG, GBRG, BGGR), captured by an LR sensor N x coarser (``rz.synth.sensor``) in the ``geometry``
+asked for: "centred" (a native sensor's: sites centred on their N x N blocks of the raw's
+``demosaic`` to linear RGB, Menon by default, a demosaic no training config uses) or "footprint"
+(the first emulation), with a native capture's noise (the file's NoiseProfile or an estimate) or
+none, quantised to the file's digital numbers. The target is LibRaw's AHD render of the
+full-resolution raw, cut to the window. The four phases of a window are one image: statistics
+average them first (``window_key``). SR-RAW pairs become cases through ``case_from_pair``.
 """
 from __future__ import annotations
 
@@ -17,12 +20,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..data.emulated import emulate_low, noise_model, reference_render
+from ..data.emulated import high_res, noise_model, reference_render
 from ..data.pairs import ZoomPair
 from ..errors import ConfigError, DataError
 from ..isp import functional as F
 from ..raw.image import RawImage
 from ..raw.reader import read_raw
+from ..synth.sensor import GEOMETRIES, Degradation
 
 PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
@@ -75,27 +79,36 @@ def check_emulated_cases(paths: Sequence[str], size: int = 512, crops: int = 24)
 
 def emulated_cases(paths: Sequence[str], scale: int = 4, size: int = 512, crops: int = 24,
                    phases: Sequence[tuple[int, int]] = PHASE_OFFSETS, noise: bool = True,
-                   seed: int = 0) -> Iterator[Case]:
+                   seed: int = 0, geometry: str = "centred", demosaic: str = "menon2007") -> Iterator[Case]:
     """``crops`` windows per raw in ``paths`` (split evenly, the first raws taking the remainder),
     each at every phase offset in ``phases``; see the module docstring."""
     unit = 2 * scale
     if size % unit:
         raise ConfigError(f"window size {size} must be a multiple of {unit} at {scale}x")
+    if geometry not in GEOMETRIES:
+        raise ConfigError(f"geometry must be one of {', '.join(GEOMETRIES)}, got {geometry!r}")
+    degradation = Degradation(geometry, noise=1.0 if noise else 0.0)
     for path, count in zip(paths, _crop_shares(paths, crops)):
         raw = read_raw(path)
         target = reference_render(raw, "libraw")
         model = noise_model(raw) if noise else None
-        mosaic = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
+        source = high_res(raw, demosaic if geometry == "centred" else None)
         for number, (top, left) in enumerate(textured_windows(target, size, count)):
             for dy, dx in phases:
                 y, x = top + dy, left + dx
-                window = raw.crop(y, x, 2, 2)  # the window's CFA and black-level tile
                 key = f"{seed}/{os.path.basename(path)}/{number}/{dy}{dx}".encode()
                 generator = torch.Generator().manual_seed(zlib.crc32(key))
-                low = emulate_low(mosaic[:, y:y + size, x:x + size], window.cfa, scale, model, 1.0, generator)
+                low, cfa = source.capture(y, x, (size, size), scale, degradation, model, generator)
+                window = raw.crop(y, x, 2, 2)  # the window's black-level tile (and CFA)
                 yield Case(window.with_mosaic(low), target[:, y:y + size, x:x + size],
-                           {"source": os.path.basename(path), "window": number, "top": y, "left": x, "cfa": window.cfa,
-                            "noise": "matched" if noise else "none"})
+                           {"source": os.path.basename(path), "window": number, "top": y, "left": x, "cfa": cfa,
+                            "geometry": geometry, "noise": "native" if noise else "none"})
+
+
+def window_key(info: dict, index: int) -> tuple:
+    """The independent unit a case belongs to: its (source, window) (the phases of a window are one
+    image), or the case itself when it has no window (SR-RAW pairs)."""
+    return (info.get("source"), info["window"]) if "window" in info else ("case", index)
 
 
 def case_from_pair(pair: ZoomPair) -> Case:

@@ -44,7 +44,8 @@ from ..raw.reader import libraw_render, read_raw
 from ..train.config import load_config, read_config, resolve_path
 from ..train.trainer import train, training_seconds
 from .cases import PHASE_OFFSETS, case_from_pair, check_emulated_cases, emulated_cases
-from .evaluate import BASELINES, evaluate, markdown_table, mean_se, paired
+from .evaluate import BASELINES, evaluate, markdown_table
+from .stats import mean_se, paired
 
 EXPERIMENTS = {
     "data-type": {

@@ -11,15 +11,16 @@ Methods, each run on the LR raw of every case (``cases``):
 
 Scoring: every output loses ``tolerance`` px per side and the target is searched for the best integer
 shift within +-tolerance (least mean L1); PSNR and SSIM on what overlaps, plus a colour-matched PSNR
-(an affine 3x4 colour fit per image, which forgives colour rendering and keeps detail). Summaries:
-per method the mean and standard error; per model against each baseline the mean paired difference,
-its standard error and the win rate, overall and per CFA phase.
+(an affine 3x4 colour fit per image, which forgives colour rendering and keeps detail: the headline),
+and the colour diagnostics: each channel's mean error and the error in the target's highlights.
+Summaries count windows, not cases (``rz.eval.stats``: a window's CFA phases are averaged first): per
+method the mean and standard error; per model against each baseline the mean paired difference, its
+standard error, t-test p and the share of windows won, overall and per CFA phase.
 """
 from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from collections.abc import Iterable
 
@@ -37,6 +38,7 @@ from ..raw.image import RawImage
 from ..shift_tolerant import shift_tolerant_crop
 from .cases import Case
 from .metrics import lpips_distance, lpips_model, psnr, ssim
+from .stats import by_window, mean_se, paired_rows
 
 BASELINES = {
     "libraw": "LibRaw AHD render of the LR raw (camera WB, sRGB; mirrored borders for context), bicubic N x",
@@ -67,7 +69,7 @@ class ModelMethod:
     8-bit RGB gets the LR raw rendered the way its training inputs were (``rgb_render``,
     ``jpeg_quality`` of its training config)."""
 
-    def __init__(self, weights: str, scale: int):
+    def __init__(self, weights: str, scale: int | None = None):
         self.zoom = LearnedZoom(weights=weights, scale=scale)
         self.raw_input = self.zoom.net.in_channels == 4
         self.pipeline = Pipeline.learned(self.zoom) if self.raw_input else None
@@ -93,30 +95,35 @@ def color_matched_psnr(output: torch.Tensor, target: torch.Tensor) -> float:
     return psnr((mapping @ x).reshape(target.shape).clamp(0, 1), target.double())
 
 
+HIGHLIGHT = 0.9  # display value above which a target pixel counts as a highlight
+
+
+def color_diagnostics(output: torch.Tensor, target: torch.Tensor) -> dict:
+    """Where a render departs in colour: each channel's mean error (output - target, display units);
+    the share of the squared error that is chroma (each pixel's error minus its mean over R, G, B:
+    false colour and colour casts, as opposed to brightness); the mean absolute error over the
+    target's highlights (any channel above ``HIGHLIGHT``; None when there are none) and their share
+    of the pixels."""
+    error = output - target
+    bias = error.mean((1, 2)).tolist()
+    chroma = error - error.mean(0, keepdim=True)
+    total = float((error ** 2).sum())
+    bright = target.amax(0) > HIGHLIGHT
+    share = float(bright.float().mean())
+    return {"bias_r": bias[0], "bias_g": bias[1], "bias_b": bias[2],
+            "chroma_share": float((chroma ** 2).sum()) / total if total else 0.0, "highlights": share,
+            "highlight_mae": float(error.abs().amax(0)[bright].mean()) if share else None}
+
+
 def score(output: torch.Tensor, target: torch.Tensor, tolerance: int) -> dict:
-    """PSNR, SSIM, colour-matched PSNR and LPIPS (None when unavailable) after the shift search."""
+    """PSNR, SSIM, colour-matched PSNR, LPIPS (None when unavailable) and the colour diagnostics,
+    after the shift search."""
     if tolerance:
         output = output[:, tolerance:-tolerance, tolerance:-tolerance]
         target = shift_tolerant_crop(output[None], target[None], tolerance, stride=1)[0][0]
     return {"psnr": psnr(output, target), "ssim": ssim(output, target),
-            "psnr_cm": color_matched_psnr(output, target), "lpips": lpips_distance(output, target)}
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and its standard error (sample standard deviation / sqrt(n); 0 for one value)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
-
-
-def paired(ours: list[float], theirs: list[float]) -> dict:
-    """Mean paired difference ours - theirs, its standard error, and the share of cases ours wins."""
-    differences = [a - b for a, b in zip(ours, theirs)]
-    mean, se = mean_se(differences)
-    return {"mean": mean, "se": se, "win_rate": sum(d > 0 for d in differences) / len(differences),
-            "n": len(differences)}
+            "psnr_cm": color_matched_psnr(output, target), "lpips": lpips_distance(output, target),
+            **color_diagnostics(output, target)}
 
 
 def evaluate(models: dict[str, str], cases: Iterable[Case], scale: int, out: str | None = None,
@@ -146,49 +153,79 @@ def evaluate(models: dict[str, str], cases: Iterable[Case], scale: int, out: str
     return result
 
 
+METRICS = ("psnr_cm", "psnr", "ssim")  # the headline first
+METRIC_NAMES = {"psnr_cm": "colour-matched PSNR", "psnr": "PSNR", "ssim": "SSIM"}
+DIAGNOSTICS = ("bias_r", "bias_g", "bias_b", "chroma_share", "highlight_mae")
+
+
 def summarise(rows: list[dict], methods: list[str], models: list[str], baselines: list[str]) -> dict:
+    """Per method the mean and SE over windows of each metric (and the colour diagnostics' means);
+    per model and baseline the paired differences over windows, overall and per CFA phase."""
     by_method = {m: [r for r in rows if r["method"] == m] for m in methods}
     summary = []
     for method, mine in by_method.items():
-        entry = {"method": method, "cases": len(mine)}
-        for metric in ("psnr", "ssim", "psnr_cm"):
-            entry[metric], entry[f"{metric}_se"] = mean_se([r[metric] for r in mine])
+        entry = {"method": method, "cases": len(mine), "windows": len(by_window(mine, "psnr"))}
+        for metric in METRICS:
+            entry[metric], entry[f"{metric}_se"] = mean_se(list(by_window(mine, metric).values()))
+        for name in DIAGNOSTICS:
+            values = [r[name] for r in mine if r.get(name) is not None]
+            entry[name] = sum(values) / len(values) if values else None
         lp = [r["lpips"] for r in mine if r["lpips"] is not None]
         entry["lpips"] = mean_se(lp)[0] if lp and len(lp) == len(mine) else None
         summary.append(entry)
     comparisons = []
     for model in models:
+        sources = sorted({r["source"] for r in by_method[model] if r.get("source")})
+        groups = [("all", "all"), *(("all", p) for p in sorted({r["cfa"] for r in by_method[model] if r.get("cfa")}))]
+        groups += [(source, "all") for source in sources] if len(sources) > 1 else []
         for base in baselines:
-            for phase in [None, *sorted({r.get("cfa") for r in by_method[model] if r.get("cfa")})]:
-                mine = [r for r in by_method[model] if phase is None or r.get("cfa") == phase]
-                theirs = [r for r in by_method[base] if phase is None or r.get("cfa") == phase]
-                entry = {"model": model, "baseline": base, "cfa": phase or "all"}
-                for metric in ("psnr", "ssim", "psnr_cm"):
-                    entry[metric] = paired([r[metric] for r in mine], [r[metric] for r in theirs])
+            for source, phase in groups:
+                def chosen(row, source=source, phase=phase):
+                    return source in ("all", row.get("source")) and phase in ("all", row.get("cfa"))
+
+                entry = {"model": model, "baseline": base, "source": source, "cfa": phase}
+                for metric in METRICS:
+                    entry[metric] = paired_rows([r for r in by_method[model] if chosen(r)],
+                                                [r for r in by_method[base] if chosen(r)], metric)
                 comparisons.append(entry)
     return {"summary": summary, "comparisons": comparisons, "per_case": rows}
 
 
+def _difference(entry: dict) -> str:
+    digits = 4 if abs(entry["mean"]) < 0.1 and entry["se"] < 0.01 else 3
+    return f"{entry['mean']:+.{digits}f} +- {entry['se']:.{digits}f} | {entry['wins']}/{entry['n']}"
+
+
 def markdown_table(result: dict, phases: bool = True) -> str:
-    """The summary and the paired comparisons (per CFA phase too, unless ``phases=False``) as markdown."""
-    lines = ["| method | cases | PSNR (dB) | SSIM | colour-matched PSNR (dB) | LPIPS |", "|---|---|---|---|---|---|"]
+    """The summary and the paired comparisons (per CFA phase too, unless ``phases=False``) as markdown,
+    the colour-matched PSNR first."""
+    lines = ["| method | windows (cases) | colour-matched PSNR (dB) | PSNR (dB) | SSIM | LPIPS |",
+             "|---|---|---|---|---|---|"]
     for row in result["summary"]:
         lpips = f"{row['lpips']:.4f}" if row["lpips"] is not None else "unavailable"
-        lines.append(f"| {row['method']} | {row['cases']} | {row['psnr']:.2f} +- {row['psnr_se']:.2f} | "
-                     f"{row['ssim']:.4f} +- {row['ssim_se']:.4f} | {row['psnr_cm']:.2f} +- {row['psnr_cm_se']:.2f} | "
-                     f"{lpips} |")
+        lines.append(f"| {row['method']} | {row['windows']} ({row['cases']}) | {row['psnr_cm']:.2f} +- "
+                     f"{row['psnr_cm_se']:.2f} | {row['psnr']:.2f} +- {row['psnr_se']:.2f} | "
+                     f"{row['ssim']:.4f} +- {row['ssim_se']:.4f} | {lpips} |")
     if result["comparisons"]:
-        lines += ["", "| model vs baseline | CFA | dPSNR (dB) | wins | dSSIM | wins | d colour-matched PSNR | wins |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["", "| model vs baseline | CFA or camera | d colour-matched PSNR (dB) | windows won | dPSNR (dB) | "
+                  "windows won | dSSIM | windows won |", "|---|---|---|---|---|---|---|---|"]
         for c in result["comparisons"]:
             if not phases and c["cfa"] != "all":
                 continue
-            cells = [f"{c[m]['mean']:+.3f} +- {c[m]['se']:.3f} | {100 * c[m]['win_rate']:.0f}% of {c[m]['n']}"
-                     for m in ("psnr", "ssim", "psnr_cm")]
-            lines.append(f"| {c['model']} vs {c['baseline']} | {c['cfa']} | " + " | ".join(cells) + " |")
-    note = (f"\nMean +- standard error over cases; d = model minus baseline on the same case; wins = share of "
-            f"cases where the model scores higher. Aligned within +-{result['tolerance_px']} px (integer shift, "
-            "least mean L1) before scoring.")
+            cells = [_difference(c[m]) for m in METRICS]
+            group = c["cfa"] if c.get("source", "all") == "all" else c["source"]
+            lines.append(f"| {c['model']} vs {c['baseline']} | {group} | " + " | ".join(cells) + " |")
+    lines += ["", "Colour diagnostics (mean over cases; display units, output - target):", "",
+              "| method | mean error R | G | B | chroma share of the squared error | mean abs error in highlights |",
+              "|---|---|---|---|---|---|"]
+    for row in result["summary"]:
+        highlight = f"{row['highlight_mae']:.4f}" if row.get("highlight_mae") is not None else "none"
+        lines.append(f"| {row['method']} | {row['bias_r']:+.4f} | {row['bias_g']:+.4f} | {row['bias_b']:+.4f} | "
+                     f"{100 * row['chroma_share']:.0f}% | {highlight} |")
+    note = ("\nMean +- standard error over windows: the CFA phases of a window are one image, averaged first. "
+            "d = model minus baseline on the same window; windows won = windows where the model scores higher. "
+            f"Aligned within +-{result['tolerance_px']} px (integer shift, least mean L1) before scoring. "
+            f"Highlights: target pixels with a channel above {HIGHLIGHT}.")
     if result["lpips_note"]:
         note += f" {result['lpips_note']}."
     baselines = "\n".join(f"- `{name}`: {text}" for name, text in result.get("baselines", {}).items())

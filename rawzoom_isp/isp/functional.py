@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, ShapeError
 from ..raw.cfa import PACK_INDEX, check_pattern
+from ..raw.orientation import apply_orientation, display_box_to_stored  # noqa: F401 - part of the ISP math
 from .kinds import DEMOSAIC_METHODS, GAMMA_CURVES
 
 SRGB_LINEAR_KNEE = 0.0031308
@@ -226,40 +227,3 @@ def _resample(x: torch.Tensor, target: dict, shrinking: bool, mode: str, clip: b
                         **target)
     out = out.reshape(*lead, *out.shape[-3:])
     return out.clamp(0.0, 1.0) if clip else out
-
-
-def display_box_to_stored(box: tuple[int, int, int, int], orientation: int, stored_shape: tuple[int, int]):
-    """A box (top, left, height, width) in display coordinates (after ``apply_orientation``) as the
-    box of the stored image that shows it."""
-    top, left, height, width = box
-    rows, cols = stored_shape
-    if orientation not in range(1, 9):
-        raise ConfigError(f"EXIF orientation must be 1..8, got {orientation}")
-    if orientation >= 5:  # transposed: display (r, c) shows stored rows from c, columns from r
-        top, left, height, width = left, top, width, height
-        flip_rows, flip_cols = orientation in (6, 7), orientation in (7, 8)
-    else:
-        flip_rows, flip_cols = orientation in (3, 4), orientation in (2, 3)
-    if flip_rows:
-        top = rows - top - height
-    if flip_cols:
-        left = cols - left - width
-    return top, left, height, width
-
-
-def apply_orientation(x: torch.Tensor, orientation: int) -> torch.Tensor:
-    """Turn (..., H, W) stored pixels into display orientation for an EXIF orientation code 1..8."""
-    t = x.transpose(-1, -2)
-    views = {
-        1: lambda: x,
-        2: lambda: x.flip(-1),
-        3: lambda: x.flip(-1, -2),
-        4: lambda: x.flip(-2),
-        5: lambda: t,
-        6: lambda: t.flip(-1),
-        7: lambda: t.flip(-1, -2),
-        8: lambda: t.flip(-2),
-    }
-    if orientation not in views:
-        raise ConfigError(f"EXIF orientation must be 1..8, got {orientation}")
-    return views[orientation]()

@@ -154,9 +154,10 @@ class Pipeline(nn.Module):
 
 
     @classmethod
-    def default(cls, scale: int = 4, weights: str = "default", **zoom_options) -> Pipeline:
-        """The learned-zoom graph with the shipped weights of ``scale`` (or a checkpoint's): see
-        ``learned``. ``zoom_options`` go to the ``learned_zoom`` stage (tile, progress)."""
+    def default(cls, scale: int | None = None, weights: str = "default", **zoom_options) -> Pipeline:
+        """The learned-zoom graph with the shipped weights of ``scale`` (default 4), or a checkpoint's
+        (its own zoom factor; a ``scale`` given must agree): see ``learned``. ``zoom_options`` go to
+        the ``learned_zoom`` stage (tile, progress)."""
         return cls.learned(stage_class("learned_zoom")(weights=weights, scale=scale, **zoom_options))
 
     @classmethod

@@ -3,10 +3,19 @@
 ``PackedZoomNet`` (the default: all work at the packed resolution, pixel shuffle, residual over the
 classical zoom) and ``ZoomNet`` (the paper's layout) share one call, ``net(x, wb_gains)``.
 """
-from .checkpoint import ARCHITECTURES, build_model, default_weights, load_model, read_checkpoint, save_checkpoint
+from .checkpoint import (
+    ARCHITECTURES,
+    build_model,
+    checkpoint_scale,
+    default_weights,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .packed import PackedZoomNet
 from .stage import LearnedZoom, run_tiled, zoom_input
 from .zoomnet import ZoomNet
 
-__all__ = ["ARCHITECTURES", "LearnedZoom", "PackedZoomNet", "ZoomNet", "build_model", "default_weights", "load_model",
+__all__ = ["ARCHITECTURES", "LearnedZoom", "PackedZoomNet", "ZoomNet", "build_model", "checkpoint_scale",
+           "default_weights", "load_model",
            "read_checkpoint", "run_tiled", "save_checkpoint", "zoom_input"]

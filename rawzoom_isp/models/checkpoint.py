@@ -24,7 +24,7 @@ ARCHITECTURES = {"zoomnet": ZoomNet, "packed": PackedZoomNet}
 DEFAULT_WEIGHTS = {4: "zoom4x.pt", 8: "zoom8x.pt"}
 SCALES = (2, 4, 8, 16)
 MAX_PARAMETERS = 200_000_000
-_SIZE_LIMITS = {"width": 1024, "blocks": 256, "up_channels": 1024, "blend_kernel": 15}
+_SIZE_LIMITS = {"width": 1024, "blocks": 256, "up_channels": 1024, "blend_kernel": 15, "degrid": 63}
 _CHOICES = {"in_channels": (3, 4)}
 
 
@@ -36,7 +36,7 @@ def _check_value(name: str, value, default):
         if value not in _CHOICES[name] or type(value) is not int:
             raise ConfigError(f"model {name} must be one of {_CHOICES[name]}, got {value!r}")
     elif name in _SIZE_LIMITS:
-        low = 0 if name in ("blocks", "blend_kernel") else 1
+        low = 0 if name in ("blocks", "blend_kernel", "degrid") else 1
         if type(value) is not int or not low <= value <= _SIZE_LIMITS[name]:
             raise ConfigError(f"model {name} must be an integer in [{low}, {_SIZE_LIMITS[name]}], got {value!r}")
     elif isinstance(default, str) and not isinstance(value, str):
@@ -125,6 +125,14 @@ def load_model(path: str | os.PathLike) -> torch.nn.Module:
         raise WeightsUnavailableError(f"{os.fspath(path)}: {exc}") from None
     load_state(model, checkpoint["model"], os.fspath(path))
     return model.eval()
+
+
+def checkpoint_scale(path: str | os.PathLike) -> int:
+    """The zoom factor a checkpoint's network was built for."""
+    scale = read_checkpoint(path)["config"].get("scale")
+    if type(scale) is not int or scale not in SCALES:
+        raise WeightsUnavailableError(f"{os.fspath(path)}: its network config names no zoom factor of {SCALES}")
+    return scale
 
 
 def default_weights(scale: int = 4) -> str:

@@ -36,6 +36,21 @@ class _ResidualBlock(nn.Module):
         return x + self.conv2(F.relu(self.conv1(x)))
 
 
+def remove_phase_pattern(tail: torch.Tensor, phases: int, size: int) -> torch.Tensor:
+    """The comb that keeps a block-wise upsampler from printing a grid: ``tail`` (B, C x phases, h, w),
+    the ``phases`` outputs of each grid position for each of C channels (what pixel shuffle lays out
+    as one block), minus its pattern: the mean of each phase over the ``size`` x ``size`` positions
+    around, less that mean's average over the phases. Whatever repeats identically from block to block
+    (a coherent grid, in flat regions most plainly) is removed; content, which does not repeat with
+    the blocks, loses about std / size of its detail."""
+    batch, channels, height, width = tail.shape
+    local = F.avg_pool2d(tail, (size, 1), 1, (size // 2, 0), count_include_pad=False)
+    local = F.avg_pool2d(local, (1, size), 1, (0, size // 2), count_include_pad=False)
+    local = local.reshape(batch, channels // phases, phases, height, width)
+    pattern = local - local.mean(2, keepdim=True)
+    return tail - pattern.reshape(batch, channels, height, width)
+
+
 class PackedZoomNet(nn.Module):
     """``forward(x, wb_gains=None)``: (B, 4, h, w) packed raw -> (B, 3, 2 scale h, 2 scale w) linear
     camera RGB; or (B, 3, H, W) display RGB -> (B, 3, scale H, scale W) display RGB."""
@@ -43,7 +58,7 @@ class PackedZoomNet(nn.Module):
     arch = "packed"
 
     def __init__(self, scale: int = 4, in_channels: int = 4, width: int = 64, blocks: int = 10,
-                 output: str | None = None, blend_kernel: int = 0):
+                 output: str | None = None, blend_kernel: int = 0, degrid: int = 0):
         super().__init__()
         if in_channels not in (3, 4):
             raise ConfigError(f"in_channels must be 4 (packed raw) or 3 (RGB), got {in_channels}")
@@ -54,10 +69,14 @@ class PackedZoomNet(nn.Module):
                              f"not {output!r}")
         if blend_kernel < 0 or blend_kernel % 2 == 0 and blend_kernel:
             raise ConfigError(f"blend_kernel must be 0 (none) or an odd size, got {blend_kernel}")
+        if degrid < 0 or degrid % 2 == 0 and degrid:
+            raise ConfigError(f"degrid must be 0 (none) or an odd number of grid positions, got {degrid}")
         self.config = dict(arch=self.arch, scale=scale, in_channels=in_channels, width=width, blocks=blocks,
                            output=output)
         if blend_kernel:  # only when used, so that configs written before it stay valid
             self.config["blend_kernel"] = blend_kernel
+        if degrid:
+            self.config["degrid"] = degrid
         self.zoom = 2 * scale if in_channels == 4 else scale
         self.grid_zoom = 2 * scale  # output pixels per side of one position of the working grid
         grid_channels = 4 if in_channels == 4 else 12
@@ -82,9 +101,10 @@ class PackedZoomNet(nn.Module):
     def receptive_radius(self) -> int:
         """How far, in input pixels, an output pixel sees: 1 working-grid position per 3x3 convolution
         there, ceil((k // 2) / grid_zoom) positions for the k x k blend convolution at the output
-        resolution (x 2 for RGB input, folded 2x2), plus 2 for the bicubic base."""
+        resolution, degrid // 2 for the pattern's neighbourhood (x 2 for RGB input, folded 2x2), plus 2
+        for the bicubic base."""
         blend = 0 if self.blend is None else -(-(self.blend.kernel_size[0] // 2) // self.grid_zoom)
-        positions = 3 + 2 * self.config["blocks"] + blend
+        positions = 3 + 2 * self.config["blocks"] + blend + self.config.get("degrid", 0) // 2
         return positions * (1 if self.in_channels == 4 else 2) + 2
 
     def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None) -> torch.Tensor:
@@ -94,7 +114,10 @@ class PackedZoomNet(nn.Module):
         grid = x if raw else F.pixel_unshuffle(x, 2)
         features = self.head(grid)
         features = features + self.body_out(self.body(features))
-        detail = F.pixel_shuffle(self.tail(features), self.grid_zoom)
+        tail = self.tail(features)
+        if self.config.get("degrid"):
+            tail = remove_phase_pattern(tail, self.grid_zoom ** 2, self.config["degrid"])
+        detail = F.pixel_shuffle(tail, self.grid_zoom)
         if self.blend is not None:
             detail = self.blend(detail)
         out = detail + classical_zoom(x, self.config["scale"])

@@ -71,20 +71,24 @@ def zoom_input(net: torch.nn.Module, x: torch.Tensor, cfa: str | None = None, wb
 class LearnedZoom(Stage):
     """Packed raw (or, for an RGB-trained network, display RGB) -> RGB zoomed N x the mosaic: linear
     camera RGB before white balance for a network with linear output, else display RGB before white
-    balance (the paper). ``weights``: a checkpoint path, or "default" for the shipped weights of
-    ``scale``. Any CFA (unified by flips); inputs larger than ``tile`` (input pixels) run in tiles
-    (``tile=0``: never, as for export). The network follows the input's device, and its dtype
-    (fp16/bf16 on a CPU compute in fp32)."""
+    balance (the paper). ``weights``: a checkpoint path (its network knows its zoom factor; a
+    ``scale`` given must agree), or "default" for the shipped weights of ``scale`` (default 4). Any
+    CFA (unified by flips); inputs larger than ``tile`` (input pixels) run in tiles (``tile=0``:
+    never, as for export). The network follows the input's device, and its dtype (fp16/bf16 on a CPU
+    compute in fp32)."""
 
     gives = DataKind.DISPLAY_RGB
 
-    def __init__(self, weights: str = "default", scale: int = 4, tile: int = DEFAULT_TILE, progress: bool = False):
+    def __init__(self, weights: str = "default", scale: int | None = None, tile: int = DEFAULT_TILE,
+                 progress: bool = False):
         super().__init__()
-        self.weights, self.scale, self.tile, self.progress = weights, int(scale), int(tile), progress
-        self.path = default_weights(self.scale) if weights == "default" else weights
+        self.weights, self.tile, self.progress = weights, int(tile), progress
+        self.path = default_weights(4 if scale is None else int(scale)) if weights == "default" else weights
         self.net = load_model(self.path).to(memory_format=torch.channels_last)
-        if self.net.config["scale"] != self.scale:
-            raise ConfigError(f"{self.path}: the network zooms {self.net.config['scale']}x, not {self.scale}x")
+        self.scale = self.net.config["scale"]
+        if scale is not None and int(scale) != self.scale:
+            raise ConfigError(f"{self.path}: the network zooms {self.scale}x, not {scale}x (a checkpoint knows its "
+                              "zoom factor: leave the scale out)")
         self.takes = frozenset({DataKind.PACKED if self.net.in_channels == 4 else DataKind.DISPLAY_RGB})
         self.gives = DataKind.LINEAR_RGB if self.net.config["output"] == "linear" else DataKind.DISPLAY_RGB
 

@@ -119,11 +119,11 @@ def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False,
         )
 
 
-def libraw_render_mosaic(raw: RawImage, margin: int = 16) -> torch.Tensor:
-    """LibRaw's AHD render (``libraw_render``) of a RawImage that has no file: written as a DNG with
-    its mosaic mirrored by up to ``margin`` sites on each side (an even number keeps the CFA; it gives
-    AHD context at the borders, and LibRaw needs 22 px at least), rendered, and cut back:
-    (3, H, W) sRGB."""
+def libraw_render_mosaic(raw: RawImage, margin: int = 16, linear: bool = False) -> torch.Tensor:
+    """LibRaw's AHD render (``libraw_render``, sRGB or ``linear`` camera RGB) of a RawImage that has no
+    file: written as a DNG with its mosaic mirrored by up to ``margin`` sites on each side (an even
+    number keeps the CFA; it gives AHD context at the borders, and LibRaw needs 22 px at least),
+    rendered, and cut back: (3, H, W)."""
     import tempfile
 
     import torch.nn.functional as TF
@@ -136,4 +136,4 @@ def libraw_render_mosaic(raw: RawImage, margin: int = 16) -> torch.Tensor:
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "mosaic.dng")
         write_dng(path, replace(raw, bayer=padded))
-        return libraw_render(path)[:, pad:pad + height, pad:pad + width]
+        return libraw_render(path, linear)[:, pad:pad + height, pad:pad + width]

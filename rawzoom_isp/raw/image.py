@@ -1,6 +1,7 @@
 """RawImage: a Bayer mosaic in raw digital numbers plus the metadata needed to render it."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -8,6 +9,9 @@ import torch
 
 from ..errors import ConfigError, DataError, RawShapeError, ShapeError
 from .cfa import check_pattern, shifted_pattern
+from .orientation import display_box_to_stored
+
+log = logging.getLogger(__name__)
 
 
 def _as_tensor(value, shape: tuple[int, ...] | None = None) -> torch.Tensor:
@@ -117,6 +121,26 @@ class RawImage:
             cfa=shifted_pattern(self.cfa, top, left),
             black_level=black,
         )
+
+    @property
+    def display_shape(self) -> tuple[int, int]:
+        """(rows, columns) as displayed, after the EXIF orientation."""
+        rows, cols = self.shape
+        return (cols, rows) if self.orientation >= 5 else (rows, cols)
+
+    def crop_displayed(self, top: int, left: int, height: int, width: int) -> RawImage:
+        """The window of the mosaic that shows the box (top, left, height, width) of the displayed
+        image, in stored orientation (as ``crop``). A mosaic keeps whole 2x2 tiles: an odd height or
+        width loses its last row or column, with a warning that says so."""
+        rows, cols = self.display_shape
+        if min(top, left) < 0 or height < 2 or width < 2 or top + height > rows or left + width > cols:
+            raise ShapeError(f"{self.path or 'raw'}: box {(top, left, height, width)} (top, left, height, width) is "
+                             f"not inside the {rows}x{cols} displayed image")
+        if height % 2 or width % 2:
+            log.warning("%s: box %dx%d trimmed to %dx%d (a mosaic keeps whole 2x2 tiles)", self.path or "raw",
+                        height, width, height // 2 * 2, width // 2 * 2)
+        stored = display_box_to_stored((top, left, height // 2 * 2, width // 2 * 2), self.orientation, self.shape)
+        return self.crop(*stored)
 
     def with_mosaic(self, normalised: torch.Tensor) -> RawImage:
         """This raw's metadata around another mosaic, given normalised to [0, 1] as (1, h, w) or (h, w)

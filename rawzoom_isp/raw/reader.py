@@ -154,20 +154,26 @@ def _read_container(path: str, check_data: bool = True) -> dict:
         return _from_rawpy(path, raw, tiff, check_data)
 
 
-def libraw_render(path: str | os.PathLike) -> torch.Tensor:
+def libraw_render(path: str | os.PathLike, linear: bool = False) -> torch.Tensor:
     """LibRaw's AHD render of a raw file that ``read_raw`` accepts: camera WB, sRGB primaries and
     sRGB gamma, sensor orientation; (3, H, W) in [0, 1] on the visible area. No auto-brightening,
     and the file's white level as it is (``adjust_maximum_thr=0``: LibRaw's default lowers it to the
-    data maximum of each image above 75 % of it, so a crop and its frame would render differently)."""
+    data maximum of each image above 75 % of it, so a crop and its frame would render differently).
+    ``linear=True``: the AHD demosaic alone, linear camera RGB without white balance, (x - black) /
+    (white - black) (each site keeps its own sample)."""
     import rawpy
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise RawFileError(path, "no such file")
+    if linear:
+        options = dict(use_camera_wb=False, user_wb=[1.0, 1.0, 1.0, 1.0], gamma=(1, 1),
+                       output_color=rawpy.ColorSpace.raw)
+    else:
+        options = dict(use_camera_wb=True, gamma=(2.4, 12.92), output_color=rawpy.ColorSpace.sRGB)
     with _opened(path) as (raw, tiff):
         _from_rawpy(path, raw, tiff)  # the same checks as read_raw (Bayer, pixel data present)
-        rgb = raw.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16, user_flip=0,
-                              gamma=(2.4, 12.92), output_color=rawpy.ColorSpace.sRGB, adjust_maximum_thr=0.0)
+        rgb = raw.postprocess(no_auto_bright=True, output_bps=16, user_flip=0, adjust_maximum_thr=0.0, **options)
     import torch
 
     return torch.from_numpy(rgb.astype(np.float32) / 65535.0).permute(2, 0, 1)

@@ -68,6 +68,8 @@ def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24, quantile: floa
     packed = F.pack_bayer(F.subtract_black_level(raw.bayer[None, None].double(), raw.black_level, raw.white_level,
                                                  clip=False), raw.cfa)[0]
     pairs = block * block // 2
+    # A flat tile of a clean or synthetic capture can read zero: no less than the ADC's 1/12 LSB^2.
+    quantum = 1.0 / 12.0 / float((raw.white_level - raw.black_level.min()) ** 2)
     correction = _chi2_quantile_ratio(pairs - 1, quantile)
     results = []
     for plane in packed:
@@ -93,7 +95,7 @@ def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24, quantile: floa
         for lo, hi in zip(edges[:-1], edges[1:]):
             inside = (means >= lo) & (means <= hi)
             if inside.sum() >= 8:
-                level = torch.quantile(variances[inside], quantile) / correction
+                level = (torch.quantile(variances[inside], quantile) / correction).clamp(min=quantum)
                 xs.append(means[inside].median())
                 ys.append(level)
                 ws.append(float(inside.sum()) / float(level) ** 2)

@@ -36,6 +36,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "noise_match": True,  # emulated
         "noise_range": [1.0, 1.0],  # emulated: noise factor drawn log-uniformly (1 = a native capture's)
         "texture_candidates": 1,  # emulated: windows drawn per sample, the most textured kept
+        "degradation": "centred",  # emulated: centred | footprint | mixed (rz.synth.sensor)
+        "footprint_share": 0.5,  # emulated, mixed: share of the samples in the footprint geometry
+        "blur": [0.0, 0.0],  # emulated, centred: Gaussian blur sigma drawn from [low, high] LR px
+        "shift": 0.0,  # emulated, centred: sub-pixel shift of the LR sites, uniform within +-shift HR px
+        "clean_share": 0.0,  # emulated: share of the samples without added noise
+        "demosaic": "libraw",  # emulated, centred: the HR raw's linear demosaic (libraw = AHD, or an ISP one)
         "misalign": 0.0,  # emulated: random target shift up to this many LR px (optical-pair misalignment)
         "misalign_affine": 0.0,  # emulated: and a random linear part I + D, |D_ij| up to this
         "rgb_render": "classical",  # input "rgb": classical | libraw (LibRaw's AHD render of the LR raw)
@@ -75,6 +81,9 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("data", "texture_candidates"): (_INT, 1, 64), ("data", "misalign"): (_FLOAT, 0, 64),
     ("data", "misalign_affine"): (_FLOAT, 0, 0.1), ("data", "rgb_render"): ("classical", "libraw"),
     ("data", "jpeg_quality"): (_INT, 0, 100),
+    ("data", "degradation"): ("centred", "footprint", "mixed"), ("data", "footprint_share"): (_FLOAT, 0, 1),
+    ("data", "shift"): (_FLOAT, 0, 0.5), ("data", "clean_share"): (_FLOAT, 0, 1),
+    ("data", "demosaic"): ("libraw", "menon2007", "malvar2004", "bilinear"),
     ("loss", "type"): ("l1", "cobi", "contextual"), ("loss", "tolerance"): (_INT, 0, 4096),
     ("loss", "preset"): ("paper", "zlz-code"), ("loss", "patch_stride"): (_INT, 1, 64),
     ("loss", "backend"): ("auto", "naive", "chunked", "triton", "cuda"),
@@ -241,13 +250,22 @@ def _check_data(data: dict, base: str | None, overridden: set[str]) -> None:
             raise ConfigError(f"[data] root {data['root']}: no such folder")
     if data["files"] is not None:
         files = data["files"]
-        if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
-            raise ConfigError(f"[data] files must be a non-empty list of paths, got {files!r}")
-        data["files"] = [resolve_path(f, None if "data.files" in overridden else base) for f in files]
-        missing = [f for f in data["files"] if not os.path.isfile(f)]
+        if not isinstance(files, list) or not files or not all(
+                isinstance(f, str) or isinstance(f, Mapping) and isinstance(f.get("path"), str) for f in files):
+            raise ConfigError(f"[data] files must be a non-empty list of paths (or tables with a path, for headerless "
+                              f"dumps), got {files!r}")
+        relative = None if "data.files" in overridden else base
+        data["files"] = [resolve_path(f, relative) if isinstance(f, str)
+                         else {**f, "path": resolve_path(f["path"], relative)} for f in files]
+        paths = [f if isinstance(f, str) else f["path"] for f in data["files"]]
+        missing = [f for f in paths if not os.path.isfile(f)]
         if missing:
             raise ConfigError(f"[data] files: no such file {missing[0]}" + (f" (and {len(missing) - 1} more)"
                                                                            if len(missing) > 1 else ""))
+    blur = data["blur"]
+    if not (isinstance(blur, list) and len(blur) == 2 and all(type(v) in _FLOAT and math.isfinite(v) for v in blur)
+            and 0 <= blur[0] <= blur[1] <= 4):
+        raise ConfigError(f"[data] blur must be [low, high] LR px with 0 <= low <= high <= 4, got {blur!r}")
     noise_range = data["noise_range"]
     if not (isinstance(noise_range, list) and len(noise_range) == 2
             and all(type(v) in _FLOAT and math.isfinite(v) for v in noise_range)

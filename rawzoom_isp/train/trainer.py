@@ -42,7 +42,10 @@ def build_dataset(data: dict, *, files=None, patch="config"):
     if data["source"] == "emulated":
         return EmulatedRawPairs(source, reference=data["reference"], noise_match=data["noise_match"],
                                 noise_range=tuple(data["noise_range"]), texture_candidates=data["texture_candidates"],
-                                misalign=data["misalign"], misalign_affine=data["misalign_affine"], **common)
+                                misalign=data["misalign"], misalign_affine=data["misalign_affine"],
+                                degradation=data["degradation"], footprint_share=data["footprint_share"],
+                                blur=tuple(data["blur"]), shift=data["shift"], clean_share=data["clean_share"],
+                                demosaic=data["demosaic"], **common)
     return SRRawDataset(data["root"], split=data["split"], cache_dir=data["cache_dir"], **common)
 
 
