@@ -22,7 +22,7 @@ def main() -> None:
                 f"compare.size={args.size}", 'compare.phases="native"', f"optim.steps={args.steps}",
                 f"optim.decay_steps={args.steps}", "optim.batch_size=4", "data.patch=16", "model.width=16",
                 "model.blocks=2"]
-    result = rz.eval.compare("data-type", overrides=settings)
+    result = rz.experiments.compare("data-type", overrides=settings)
     print(f"wrote {result['report']}")
 
 

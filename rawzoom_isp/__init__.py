@@ -17,7 +17,8 @@ __version__ = "0.2.0"
 _EXPORTS = {
     **{
         name: f".{name}"
-        for name in ("data", "errors", "eval", "export", "imageio", "isp", "loss", "models", "raw", "synth", "train")
+        for name in ("data", "errors", "eval", "experiments", "export", "imageio", "isp", "loss", "models", "raw",
+                     "synth", "train")
     },
     **dict.fromkeys(
         (
@@ -43,7 +44,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from . import data, errors, eval, export, imageio, isp, loss, models, raw, synth, train  # noqa: F401
+    from . import data, errors, eval, experiments, export, imageio, isp, loss, models, raw, synth, train  # noqa: F401
     from .isp import (  # noqa: F401
         BayerPack,
         BayerUnpack,

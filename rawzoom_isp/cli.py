@@ -329,9 +329,10 @@ def _cmd_eval(args) -> None:
 
 
 def _cmd_compare(args) -> None:
-    from .eval import compare
+    from .experiments import compare
 
-    result = compare(args.config, progress=not console.quiet, overrides=args.set)
+    command = " ".join(["rawzoom compare --config", args.config, *(f"--set '{o}'" for o in args.set)])
+    result = compare(args.config, progress=not console.quiet, overrides=args.set, command=command)
     console.say(f"wrote {result['report']}")
 
 

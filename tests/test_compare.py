@@ -1,5 +1,7 @@
-"""The experiments (`rawzoom compare`): every arm trains (resumably), is scored with the baselines on
-held-out cases, and the report gives paired differences, standard errors, win rates and a verdict."""
+"""The experiments (`rawzoom compare`): every arm trains (resumably), the arms differ only in what they
+test, all are scored with the baselines on held-out windows, and the report gives each arm's
+pipeline, paired differences with standard errors over windows, and verdicts that need the metrics
+to agree."""
 import os
 
 import pytest
@@ -7,7 +9,8 @@ import torch
 from conftest import SAMPLE
 
 import rawzoom_isp as rz
-from rawzoom_isp.eval import compare
+from rawzoom_isp.experiments import compare
+from rawzoom_isp.experiments.report import judge
 from rawzoom_isp.models import build_model, save_checkpoint
 
 TINY = {"data": {"patch": 8, "noise_range": [0.5, 2.0]}, "model": {"arch": "packed", "width": 8, "blocks": 1},
@@ -35,23 +38,43 @@ def _config(tmp_path, halves, **compare_options):
 
 def test_data_type_experiment_reports_paired_statistics_and_resumes(tmp_path, halves):
     config = _config(tmp_path, halves, experiment="data-type", seeds=[0, 1], jpeg_quality=90)
-    result = compare(config, progress=False)
+    result = compare(config, progress=False, command="rawzoom compare --config test")
     arms = ["real-raw", "synthetic-raw", "synthetic-raw-paper", "rgb"]
     assert set(result["arms"]["summary"]) == {*arms, "libraw", "classical", "bilinear"}
     assert "real-raw vs synthetic-raw" in result["arms"]["pairs"] and "rgb vs libraw" in result["arms"]["pairs"]
-    assert result["arms"]["cases"] == 4 and set(result["arms"]["seed_spread_psnr"]) == set(arms)
+    assert result["arms"]["windows"] == 1 and set(result["arms"]["seed_spread_psnr_cm"]) == set(arms)
+    assert all(stat["psnr"]["n"] == 1 for stat in result["arms"]["pairs"].values())  # 4 phases, one window
     report = (tmp_path / "cmp" / "REPORT.md").read_text()
-    assert "real > synthetic > RGB" in report and "+-" in report and "Machine" in report and "emulated" in report
-    for line in report.split("## What it shows")[1].split("##")[0].strip().splitlines()[:-1]:  # last: seeds
-        strengths = ("(clearly: ", "(in the mean, not robustly: ", "cases would settle it)", "(not significantly)")
-        assert any(strength in line for strength in strengths), line  # each verdict says how strong
-    assert (tmp_path / "cmp" / "arms.png").exists() and (tmp_path / "cmp" / "figure.png").exists()
+    assert "| network input |" in report and "Brooks unprocessing" in report  # each arm's pipeline
+    assert "+-" in report and "Machine" in report and "emulated" in report and "rawzoom compare --config test" in report
+    section = report.split("## What it shows")[1].split("##")[0]
+    claims = [line for line in section.splitlines() if line.startswith("- ")][:-1]  # the last: seed spread
+    assert claims and all(any(w in line for w in ("clearly", "disagree", "not established")) for line in claims)
+    assert (tmp_path / "cmp" / "arms.png").exists() and (tmp_path / "cmp" / "curves.png").exists()
+    # The arms trained on the same windows through the same sensor; only the input differs.
+    configs = {arm: torch.load(tmp_path / "cmp" / f"{arm}-seed1" / "model.pt", weights_only=True)["train_config"]
+               for arm in arms}
+    assert configs["rgb"]["data"]["rgb_render"] == "libraw" and configs["rgb"]["data"]["input"] == "rgb"
+    assert [configs[a]["data"]["input_source"] for a in arms] == ["real", "brooks", "paper", "real"]
+    for arm in arms:
+        differing = {k for k, v in configs[arm]["data"].items() if configs["real-raw"]["data"][k] != v}
+        assert differing <= {"input_source", "input", "rgb_render", "jpeg_quality"}, (arm, differing)
     model = tmp_path / "cmp" / "rgb-seed1" / "model.pt"
-    assert torch.load(model, weights_only=True)["train_config"]["data"]["rgb_render"] == "libraw"
     before = os.path.getmtime(model)
     again = compare(config, progress=False)  # finished arms are not trained again
     assert os.path.getmtime(model) == before
     assert again["arms"]["pairs"]["real-raw vs rgb"] == result["arms"]["pairs"]["real-raw vs rgb"]
+
+
+def test_the_verdict_needs_every_metric_significant_and_agreeing():
+    def stat(**means):
+        return {m: {"mean": v, "se": 0.01, "p": 0.001 if abs(v) > 0.05 else 0.5, "wins": 20, "n": 24, "win_rate": 0.8}
+                for m, v in means.items()}
+
+    assert judge(stat(psnr_cm=0.5, psnr=0.4, ssim=0.1))[0] == "clear"
+    assert judge(stat(psnr_cm=-0.5, psnr=-0.4, ssim=-0.1))[0] == "reversed"
+    assert judge(stat(psnr_cm=-0.3, psnr=0.3, ssim=-0.1))[0] == "mixed"  # Brooks vs RGB in the audit
+    assert judge(stat(psnr_cm=0.5, psnr=0.01, ssim=0.1))[0] == "none"  # PSNR not significant
 
 
 def test_loss_experiment_on_misaligned_pairs(tmp_path, halves):
@@ -65,25 +88,32 @@ def test_loss_experiment_on_misaligned_pairs(tmp_path, halves):
     aligned = torch.load(tmp_path / "cmp" / "l1-aligned-seed0" / "model.pt", weights_only=True)["train_config"]
     assert aligned["data"]["misalign"] == 0.0
     report = (tmp_path / "cmp" / "REPORT.md").read_text()
-    assert "cobi vs L1" in report and "shifted by up to 1.0 LR px" in report and "64 sampled positions" in report
+    assert "cobi vs l1:" in report and "shifted by up to 1.0 LR px" in report and "64 sampled positions" in report
 
 
-def test_fine_tune_experiment_before_and_after(tmp_path):
+def test_fine_tune_experiment_recipes_before_and_after(tmp_path):
     init = tmp_path / "init.pt"
     network = {"arch": "packed", "width": 8, "blocks": 1, "scale": 4, "blend_kernel": 3}
     save_checkpoint(init, build_model(network))
     config = {key: dict(value) for key, value in TINY.items() if key != "model"}
-    config["compare"] = {"experiment": "fine-tune", "init": str(init), "camera": str(SAMPLE), "finetune_steps": 2,
+    config["compare"] = {"experiment": "fine-tune", "init": str(init), "camera": str(SAMPLE), "guard": 64,
+                         "recipes": {"full": {"steps": 2, "lr": 1e-4}, "head": {"steps": 2, "freeze_body": True}},
                          "out": str(tmp_path / "ft"), "crops": 1, "size": 128, "phases": "native"}
     with pytest.raises(rz.errors.ConfigError, match="init checkpoint's network"):
         compare({**config, "model": {"arch": "packed"}}, progress=False)
     result = compare(config, progress=False)
-    assert "after vs before" in result["arms"]["pairs"]
-    tuned = torch.load(tmp_path / "ft" / "after-seed0" / "model.pt", weights_only=True)["config"]
-    assert build_model(tuned).config == build_model(network).config  # the init's network, blend layer included
-    assert sorted(p for p in os.listdir(tmp_path / "ft") if p.endswith(".dng")) == [
-        "gopro_hero7_crop-finetune-top.dng", "gopro_hero7_crop-test-bottom.dng"]
-    assert "Fine-tuning on the new camera" in (tmp_path / "ft" / "REPORT.md").read_text()
+    assert {"after-full vs before", "after-head vs before"} <= set(result["arms"]["pairs"])
+    tuned = torch.load(tmp_path / "ft" / "after-full-seed0" / "model.pt", weights_only=True)
+    assert build_model(tuned["config"]).config == build_model(network).config  # the init's network and blend
+    head = torch.load(tmp_path / "ft" / "after-head-seed0" / "model.pt", weights_only=True)["model"]
+    start = torch.load(init, weights_only=True)["model"]
+    assert all(torch.equal(head[n], start[n]) for n in start if n.startswith("body"))  # frozen
+    assert not torch.equal(head["head.weight"], start["head.weight"])
+    parts = sorted(p for p in os.listdir(tmp_path / "ft") if p.endswith(".dng"))
+    assert parts == ["gopro_hero7_crop-finetune-top.dng", "gopro_hero7_crop-test-bottom.dng"]
+    top, bottom = (rz.read_raw(tmp_path / "ft" / p) for p in parts)
+    assert top.shape[0] + bottom.shape[0] + 64 <= 768  # the guard band lies between them
+    assert "after-full vs before:" in (tmp_path / "ft" / "REPORT.md").read_text()
 
 
 def test_compare_config_errors(tmp_path, halves):

@@ -10,7 +10,8 @@ import pytest
 from conftest import REPO
 
 PACKAGE = REPO / "rawzoom_isp"
-SUBPACKAGES = ["data", "errors", "eval", "export", "imageio", "isp", "loss", "models", "raw", "synth", "train", "cli"]
+SUBPACKAGES = ["data", "errors", "eval", "experiments", "export", "imageio", "isp", "loss", "models", "raw", "synth",
+               "train", "cli"]
 
 
 def _module_name(path: Path) -> str:

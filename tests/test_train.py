@@ -204,6 +204,12 @@ def test_resume_survives_a_cut_metrics_line_and_stale_temporaries(tmp_path):
     assert [row["step"] for row in rows] == [3, 6] and not stale.exists()
     assert rows[1]["seconds"] > rows[0]["seconds"]  # training time counts on across the resume
     assert training_seconds(str(run)) == rows[1]["seconds"]
+    # A log written before the counter went on across resumes restarts at each resume: segments add up.
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 1.0, "lr": 1e-4, "seconds": t}) + "\n"
+                                               for s, t in ((50, 40.0), (100, 80.0), (150, 9.0), (200, 50.0))))
+    assert training_seconds(str(old)) == 130.0
     (run / "metrics.jsonl").write_text('{"step": 3}\nnonsense\n{"step": 6}\n')
     with pytest.raises(rz.errors.TrainingError, match="metrics.jsonl: line 2"):
         train(_config(tmp_path, steps=9), resume=True, progress=False)

@@ -9,7 +9,7 @@ native capture times a factor (the file's NoiseProfile, or ``estimate_noise`` fo
 
 ``EmulatedRawPairs`` draws a window of the full-resolution raw at any pixel offset, so its CFA phase
 varies (RGGB, GRBG, GBRG, BGGR for a RGGB camera), and one capture of the ``SensorFamily`` per
-sample. Headerless Bayer dumps join through a table that says how to read them (``RawSpec``).
+sample. Headerless Bayer dumps join through a table that says how to read them (``read_entry``).
 """
 from __future__ import annotations
 
@@ -24,15 +24,18 @@ import torch.nn.functional as TF
 from ..errors import ConfigError, DataError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
+from ..raw.cfa import shifted_pattern
 from ..raw.dng import libraw_render_mosaic
 from ..raw.image import RawImage
 from ..raw.reader import RAW_EXTENSIONS, libraw_render, read_raw
 from ..synth.noise import estimate_noise
-from ..synth.sensor import HighRes, SensorFamily, bayer_downscale
+from ..synth.sensor import HighRes, SensorFamily, bayer_downscale, crop_clamped
+from ..synth.unprocess import unprocess_linear
 from .pairs import PairDataset, ZoomPair
 from .synthetic import list_files
 
 REFERENCES = ("libraw", "classical")
+INPUT_SOURCES = ("real", "brooks", "paper")
 LINEAR_DEMOSAICS = ("libraw", "menon2007", "malvar2004", "bilinear")
 __all__ = ["EmulatedRawPairs", "bayer_downscale", "high_res", "linear_demosaic", "noise_model", "read_entry",
            "reference_render"]
@@ -130,6 +133,11 @@ class EmulatedRawPairs(PairDataset):
     of the target) of ``texture_candidates`` drawn uniformly, so that flat sky and walls do not
     dominate; without ``patch``, the whole raw. Renders are cached per dataset object.
 
+    ``input_source`` says what the LR sensor sees: the real raw ("real"), or synthetic raw made from
+    the target window itself, by Brooks et al.'s unprocessing ("brooks") or the paper's x^2.22
+    ("paper"), captured in the same geometry with that method's own noise and metadata: the same
+    windows, targets and sensor family, only the kind of raw differs.
+
     ``misalign`` > 0 makes the pairs misaligned as optical-zoom pairs are after ECC alignment: the
     target window is seen through a random affine about its centre, a shift of up to ``misalign`` LR
     pixels in each direction and a linear part I + D, each entry of D up to ``misalign_affine``."""
@@ -138,12 +146,15 @@ class EmulatedRawPairs(PairDataset):
                  noise_range: tuple[float, float] = (1.0, 1.0), texture_candidates: int = 1, misalign: float = 0.0,
                  misalign_affine: float = 0.0, degradation: str = "centred", footprint_share: float = 0.5,
                  blur: tuple[float, float] = (0.0, 0.0), shift: float = 0.0, clean_share: float = 0.0,
-                 demosaic: str = "libraw", **crop_options):
+                 demosaic: str = "libraw", input_source: str = "real", **crop_options):
         super().__init__(scale=scale, **crop_options)
         if reference not in REFERENCES:
             raise ConfigError(f"reference must be one of {REFERENCES}, got {reference!r}")
         if demosaic not in LINEAR_DEMOSAICS:
             raise ConfigError(f"demosaic must be one of {', '.join(LINEAR_DEMOSAICS)}, got {demosaic!r}")
+        if input_source not in INPUT_SOURCES:
+            raise ConfigError(f"input_source must be one of {', '.join(INPUT_SOURCES)}, got {input_source!r}")
+        self.input_source = input_source
         self.sensor = SensorFamily.of(degradation, footprint_share=footprint_share, blur=tuple(blur), shift=shift,
                                       clean_share=clean_share, noise_range=tuple(noise_range))
         if self.target_margin:
@@ -167,7 +178,9 @@ class EmulatedRawPairs(PairDataset):
             raw = read_entry(self.files[index])
             target = reference_render(raw, self.reference).half()
             noise = noise_model(raw) if self.noise_match else None
-            source = high_res(raw, self.demosaic if self.sensor.needs_linear else None)
+            source = None  # synthetic raw is made per sample from the target window
+            if self.input_source == "real":
+                source = high_res(raw, self.demosaic if self.sensor.needs_linear else None)
             self._cache[index] = (raw, source, target, noise)
         return self._cache[index]
 
@@ -216,14 +229,26 @@ class EmulatedRawPairs(PairDataset):
         if self.patch is not None:
             top, left = self._window(target, size, generator)
         degradation = self.sensor.sample(generator)
-        low, cfa = source.capture(top, left, size, self.scale, degradation, noise, generator)
+        gains, matrix, render = raw.wb_gains, raw.cam_to_srgb, "srgb"
+        if source is not None:
+            low, cfa = source.capture(top, left, size, self.scale, degradation, noise, generator)
+        else:  # synthetic raw of the target window (and the context the capture reads around it)
+            margin = degradation.margin(self.scale)
+            seen = crop_clamped(target, top - margin, left - margin, size[0] + 2 * margin, size[1] + 2 * margin)
+            linear, meta = unprocess_linear(seen.clamp(0, 1), method=self.input_source, noise=noise is not None,
+                                            generator=generator)
+            window_cfa = shifted_pattern(raw.cfa, top - margin, left - margin)
+            synthetic = HighRes(F.mosaic(linear[None], window_cfa)[0], window_cfa, linear, noisy=False)
+            levels = torch.stack([meta.shot, meta.read], 1).expand(4, 2) if noise is not None else None
+            low, cfa = synthetic.capture(margin, margin, size, self.scale, degradation, levels, generator)
+            gains, matrix, render = (meta.wb_gains * meta.brightness[:, None])[0], meta.cam_to_srgb[0], meta.method
         if self.misalign or self.misalign_affine:
             seen = self._misaligned(target, top, left, size, generator)
         else:
             seen = target[:, top:top + size[0], left:left + size[1]].float()
-        return ZoomPair(mosaic=low, cfa=cfa, target=seen,
-                        wb_gains=raw.wb_gains, cam_to_srgb=raw.cam_to_srgb,
+        return ZoomPair(mosaic=low, cfa=cfa, target=seen, wb_gains=gains, cam_to_srgb=matrix,
                         info={"source": entry_name(self.files[index]), "pairs": "emulated",
-                              "target_white_balanced": True, "render": "srgb", "geometry": degradation.geometry,
+                              "input_source": self.input_source, "target_white_balanced": True, "render": render,
+                              "geometry": degradation.geometry,
                               "noise_factor": degradation.noise if noise is not None else 0.0,
                               "blur": degradation.blur, "window": (top, left)})

@@ -11,7 +11,9 @@ from .unprocess import (
     render_linear,
     render_stages,
     unprocess,
+    unprocess_linear,
 )
 
 __all__ = ["RENDERS", "SynthMeta", "add_mosaic_noise", "add_noise", "estimate_noise", "process", "process_pipeline",
-           "random_cam_to_srgb", "random_gains", "random_noise_levels", "render_linear", "render_stages", "unprocess"]
+           "random_cam_to_srgb", "random_gains", "random_noise_levels", "render_linear", "render_stages", "unprocess",
+           "unprocess_linear"]

@@ -142,11 +142,14 @@ def bayer_downscale(mosaic: torch.Tensor, cfa: str, scale: int) -> torch.Tensor:
 @dataclass
 class HighRes:
     """A normalised HR raw ready for emulation: ``mosaic`` (1, H, W) in ``cfa``, and (for the centred
-    geometry) ``linear``, its demosaic to linear camera RGB (3, H, W), not white balanced."""
+    geometry) ``linear``, its demosaic to linear camera RGB (3, H, W), not white balanced;
+    ``noisy``: whether it carries a capture's noise (a real raw) or none (a synthetic one, whose
+    footprint sites then get the whole of the noise)."""
 
     mosaic: torch.Tensor
     cfa: str
     linear: torch.Tensor | None = None
+    noisy: bool = True
 
     def capture(self, top: int, left: int, size: tuple[int, int], scale: int, degradation: Degradation,
                 noise_model: torch.Tensor | None = None, generator: torch.Generator | None = None
@@ -160,12 +163,12 @@ class HighRes:
         if degradation.geometry == "footprint":
             window = self.mosaic[None, :, top:top + size[0], left:left + size[1]].float()
             low = footprint_packed(F.pack_bayer(window, cfa), cfa, scale)
-            kept = degradation.noise - 1.0 / (scale // 2) ** 2
+            kept = degradation.noise - (1.0 / (scale // 2) ** 2 if self.noisy else 0.0)
         else:
             if self.linear is None:
                 raise ConfigError("the centred geometry needs the HR raw's linear demosaic (HighRes.linear)")
             margin = degradation.margin(scale)
-            window = _crop_clamped(self.linear, top - margin, left - margin, size[0] + 2 * margin,
+            window = crop_clamped(self.linear, top - margin, left - margin, size[0] + 2 * margin,
                                    size[1] + 2 * margin)
             rgb = centred_sites(window, scale, degradation.blur, degradation.shift)
             low = F.pack_bayer(F.mosaic(rgb[None], cfa), cfa)
@@ -176,7 +179,7 @@ class HighRes:
         return F.unpack_bayer(low, cfa)[0].clamp(0, 1), cfa
 
 
-def _crop_clamped(image: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
+def crop_clamped(image: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
     """image[..., top:top + height, left:left + width] as float32, rows and columns outside it repeating
     its edge."""
     if min(top, left) >= 0 and top + height <= image.shape[-2] and left + width <= image.shape[-1]:

@@ -85,27 +85,19 @@ def _batched(rgb: torch.Tensor) -> tuple[torch.Tensor, bool]:
     return rgb, True
 
 
-def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", cam_to_srgb=None, wb_gains=None,
-              brightness=None, noise: bool = True, shot=None, read=None, generator: torch.Generator | None = None):
-    """sRGB in [0, 1], (3, H, W) or (B, 3, H, W), H and W even -> (mosaic (.., 1, H, W) linear in [0, 1]
-    plus noise, SynthMeta).
-
-    ``method="brooks"``: the full inversion above; parameters not given are drawn per image.
-    ``method="paper"``: the ZLLZ baseline: x^2.22, mosaic, Gaussian noise sigma ~ U[0, 20/255];
-    no colour matrix or white balance (identity and unity in the metadata).
-    ``noise``: add noise ((shot, read) drawn as Brooks et al. unless given; "paper": the Gaussian)."""
+def unprocess_linear(rgb: torch.Tensor, *, method: str = "brooks", cam_to_srgb=None, wb_gains=None, brightness=None,
+                     noise: bool = True, shot=None, read=None, generator: torch.Generator | None = None):
+    """sRGB in [0, 1], (3, H, W) or (B, 3, H, W) -> (linear camera RGB (.., 3, H, W) before the
+    mosaic, SynthMeta): ``unprocess`` without sampling through the CFA and without adding the noise,
+    whose levels (drawn unless given; none without ``noise``) the metadata carries."""
     x, batched = _batched(rgb)
-    batch, device = x.shape[0], x.device
-    cfa = check_pattern(cfa)
+    batch = x.shape[0]
     if method == "paper":
         linear = F.power_degamma(x.clamp(0, 1), PAPER_GAMMA)
-        mosaic = F.mosaic(linear, cfa)
         sigma = PAPER_MAX_SIGMA * torch.rand(batch, generator=generator) if noise else torch.zeros(batch)
-        if noise:
-            mosaic = add_mosaic_noise(mosaic, cfa, 0.0, (sigma ** 2).to(device), generator)
-        meta = SynthMeta(cfa, torch.eye(3).expand(batch, 3, 3).clone(), torch.ones(batch, 3), torch.ones(batch),
+        meta = SynthMeta("RGGB", torch.eye(3).expand(batch, 3, 3).clone(), torch.ones(batch, 3), torch.ones(batch),
                          torch.zeros(batch), sigma ** 2, "paper")
-        return (mosaic if batched else mosaic[0]), meta
+        return (linear if batched else linear[0]), meta
     if method != "brooks":
         raise ConfigError(f"method must be 'brooks' or 'paper', got {method!r}")
     ccm = (
@@ -122,15 +114,33 @@ def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", c
     inverse = (1.0 / (gains * bright[:, None])).to(x)[:, :, None, None]
     grey = camera.mean(dim=1, keepdim=True)
     mask = ((grey - HIGHLIGHT_KNEE).clamp(min=0) / (1 - HIGHLIGHT_KNEE)) ** 2
-    camera = camera * torch.maximum(mask + (1 - mask) * inverse, inverse)
-    mosaic = F.mosaic(camera.clamp(0, 1), cfa)
+    camera = (camera * torch.maximum(mask + (1 - mask) * inverse, inverse)).clamp(0, 1)
     shot_v, read_v = torch.zeros(batch), torch.zeros(batch)
     if noise:
         drawn_shot, drawn_read = random_noise_levels(batch, generator)
         shot_v = drawn_shot if shot is None else torch.as_tensor(shot, dtype=torch.float32).expand(batch)
         read_v = drawn_read if read is None else torch.as_tensor(read, dtype=torch.float32).expand(batch)
-        mosaic = add_mosaic_noise(mosaic, cfa, shot_v.to(device), read_v.to(device), generator)
-    meta = SynthMeta(cfa, ccm, gains, bright, shot_v, read_v, "brooks")
+    meta = SynthMeta("RGGB", ccm, gains, bright, shot_v, read_v, "brooks")
+    return (camera if batched else camera[0]), meta
+
+
+def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", cam_to_srgb=None, wb_gains=None,
+              brightness=None, noise: bool = True, shot=None, read=None, generator: torch.Generator | None = None):
+    """sRGB in [0, 1], (3, H, W) or (B, 3, H, W), H and W even -> (mosaic (.., 1, H, W) linear in [0, 1]
+    plus noise, SynthMeta).
+
+    ``method="brooks"``: the full inversion above; parameters not given are drawn per image.
+    ``method="paper"``: the ZLLZ baseline: x^2.22, mosaic, Gaussian noise sigma ~ U[0, 20/255];
+    no colour matrix or white balance (identity and unity in the metadata).
+    ``noise``: add noise ((shot, read) drawn as Brooks et al. unless given; "paper": the Gaussian)."""
+    cfa = check_pattern(cfa)
+    x, batched = _batched(rgb)
+    linear, meta = unprocess_linear(x, method=method, cam_to_srgb=cam_to_srgb, wb_gains=wb_gains,
+                                    brightness=brightness, noise=noise, shot=shot, read=read, generator=generator)
+    meta.cfa = cfa
+    mosaic = F.mosaic(linear, cfa)
+    if noise:
+        mosaic = add_mosaic_noise(mosaic, cfa, meta.shot.to(x.device), meta.read.to(x.device), generator)
     return (mosaic if batched else mosaic[0]), meta
 
 

@@ -42,6 +42,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "shift": 0.0,  # emulated, centred: sub-pixel shift of the LR sites, uniform within +-shift HR px
         "clean_share": 0.0,  # emulated: share of the samples without added noise
         "demosaic": "libraw",  # emulated, centred: the HR raw's linear demosaic (libraw = AHD, or an ISP one)
+        "input_source": "real",  # emulated: what the LR sensor sees: real | brooks | paper (synthetic raw)
         "misalign": 0.0,  # emulated: random target shift up to this many LR px (optical-pair misalignment)
         "misalign_affine": 0.0,  # emulated: and a random linear part I + D, |D_ij| up to this
         "rgb_render": "classical",  # input "rgb": classical | libraw (LibRaw's AHD render of the LR raw)
@@ -67,7 +68,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "optim": {"lr": 1e-4, "decay": 0.05, "decay_steps": 20000, "batch_size": 4, "steps": 1000},
     "train": {"out": "runs/zoom", "checkpoint_every": 100, "log_every": 10, "device": "auto", "seed": 0,
-              "threads": 0},
+              "threads": 0,
+              "freeze": []},  # names (prefixes) of parameters kept as initialised, e.g. ["body"]
 }
 
 _INT, _FLOAT, _BOOL, _STR = (int,), (int, float), (bool,), (str,)
@@ -84,6 +86,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("data", "degradation"): ("centred", "footprint", "mixed"), ("data", "footprint_share"): (_FLOAT, 0, 1),
     ("data", "shift"): (_FLOAT, 0, 0.5), ("data", "clean_share"): (_FLOAT, 0, 1),
     ("data", "demosaic"): ("libraw", "menon2007", "malvar2004", "bilinear"),
+    ("data", "input_source"): ("real", "brooks", "paper"),
     ("loss", "type"): ("l1", "cobi", "contextual"), ("loss", "tolerance"): (_INT, 0, 4096),
     ("loss", "preset"): ("paper", "zlz-code"), ("loss", "patch_stride"): (_INT, 1, 64),
     ("loss", "backend"): ("auto", "naive", "chunked", "triton", "cuda"),
@@ -208,6 +211,9 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike, overrides: list[s
         for key, value in values.items():
             _check(section, key, value)
     _check_data(data, base, overridden)
+    freeze = merged["train"]["freeze"]
+    if not isinstance(freeze, list) or not all(isinstance(name, str) and name for name in freeze):
+        raise ConfigError(f"[train] freeze must be a list of parameter names (prefixes), got {freeze!r}")
     import torch
 
     from ..models import build_model

@@ -45,7 +45,7 @@ def build_dataset(data: dict, *, files=None, patch="config"):
                                 misalign=data["misalign"], misalign_affine=data["misalign_affine"],
                                 degradation=data["degradation"], footprint_share=data["footprint_share"],
                                 blur=tuple(data["blur"]), shift=data["shift"], clean_share=data["clean_share"],
-                                demosaic=data["demosaic"], **common)
+                                demosaic=data["demosaic"], input_source=data["input_source"], **common)
     return SRRawDataset(data["root"], split=data["split"], cache_dir=data["cache_dir"], **common)
 
 
@@ -105,11 +105,21 @@ def _batch(dataset, step: int, batch_size: int, rank: int, world: int, seed: int
     return torch.utils.data.default_collate(samples)
 
 
-def training_seconds(run: str) -> float | None:
-    """Training time of a run folder, resumes included: the last logged row's seconds (None before any)."""
+def read_metrics(run: str) -> list[dict]:
+    """The rows of a run folder's metrics.jsonl ([] when there is none yet)."""
     path = os.path.join(run, "metrics.jsonl")
-    rows = _MetricsLog._read(path) if os.path.exists(path) else []
-    return float(rows[-1]["seconds"]) if rows else None
+    return _MetricsLog._read(path) if os.path.exists(path) else []
+
+
+def training_seconds(run: str) -> float | None:
+    """Training time of a run folder, every segment of a resumed run included (None before any row):
+    ``seconds`` counts on across resumes; where it starts again from zero (logs of runs resumed before
+    it did), each segment's last value is added."""
+    rows = read_metrics(run)
+    if not rows:
+        return None
+    seconds = [float(row["seconds"]) for row in rows]
+    return sum(a for a, b in zip(seconds, seconds[1:]) if b < a) + seconds[-1]
 
 
 class _MetricsLog:
@@ -177,7 +187,10 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     if init:
         initialise(model, init)
     model.to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=optim["lr"])
+    frozen = tuple(cfg["train"]["freeze"])
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(not name.startswith(frozen) if frozen else True)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=optim["lr"])
     step, last = 0, os.path.join(out, "last.pt")
     if resume and os.path.isfile(last):
         checkpoint = read_checkpoint(last)
