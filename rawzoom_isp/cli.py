@@ -274,8 +274,20 @@ def _beside(path: str, suffix: str) -> str:
 
 def _cmd_train(args) -> None:
     from .train import train
+    from .train.trainer import resume_config
 
-    final = train(args.config, resume=args.resume, init=args.init, progress=not console.quiet, overrides=args.set)
+    if args.resume is None and args.config is None:
+        raise RawZoomError("give --config CONFIG (a new run) or --resume RUN_DIR (go on with one)")
+    config = args.config
+    if args.resume:  # a run folder: everything from its last.pt
+        if args.config:
+            raise RawZoomError("--resume RUN_DIR takes the config from the run's last.pt; drop --config (or give "
+                               "--config with --resume alone to resume that config's run)")
+        config = resume_config(args.resume)
+        if args.set:
+            console.say(f"rawzoom: note: resuming {args.resume} with {', '.join(args.set)} over its own config")
+    final = train(config, resume=args.resume is not None, init=args.init, progress=not console.quiet,
+                  overrides=args.set, force=args.force)
     console.say(f"trained: {final}")
 
 
@@ -402,28 +414,36 @@ def _zoom_factor(text: str) -> float:
     return value
 
 
+def _loudness_arguments(parser: _Parser) -> _Parser:
+    """-q / -v, before or after the subcommand (a subcommand's own only set them when given)."""
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print errors only")
+    loudness.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="also library warnings and tracebacks")
+    return parser
+
+
 def build_parser() -> _Parser:
     parser = _Parser(prog="rawzoom", description="Camera raw ISP with a learned zoom.")
     parser.add_argument("--version", action="version", version=f"rawzoom_isp {__version__}")
-    loudness = parser.add_mutually_exclusive_group()
-    loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    loudness.add_argument("-v", "--verbose", action="store_true", help="also library warnings and tracebacks")
+    parser.set_defaults(quiet=False, verbose=False)
+    _loudness_arguments(parser)
     sub = parser.add_subparsers(dest="command", required=True)
-    raw_args = _raw_arguments()
+    raw_args, loud = _raw_arguments(), _loudness_arguments(_Parser(add_help=False))
 
-    info = sub.add_parser("info", parents=[raw_args], help="print raw files' metadata")
+    info = sub.add_parser("info", parents=[raw_args, loud], help="print raw files' metadata")
     info.add_argument("files", nargs="+", help="raw files or folders (or headerless dumps with --shape)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(run=_cmd_info)
 
-    render = sub.add_parser("render", parents=[raw_args], help="render raw files to sRGB with the classical ISP")
+    render = sub.add_parser("render", parents=[raw_args, loud], help="render raw files to sRGB with the classical ISP")
     render.add_argument("files", nargs="+", help="raw files or folders")
     _output_arguments(render, (*IMAGE_FORMATS, "dng"))
     render.add_argument("--config", help="pipeline TOML (default: the classical pipeline)")
     render.add_argument("--demosaic", default="bilinear", choices=DEMOSAIC_METHODS)
     render.set_defaults(run=_cmd_render)
 
-    zoom = sub.add_parser("zoom", parents=[raw_args], help="zoom raw files with the learned zoom")
+    zoom = sub.add_parser("zoom", parents=[raw_args, loud], help="zoom raw files with the learned zoom")
     zoom.add_argument("files", nargs="+", help="raw files or folders")
     _output_arguments(zoom, (*IMAGE_FORMATS, "dng"))
     zoom.add_argument("--scale", type=int,
@@ -444,7 +464,7 @@ def build_parser() -> _Parser:
                       help="refuse outputs larger than this many pixels (default 100e6)")
     zoom.set_defaults(run=_cmd_zoom)
 
-    synth = sub.add_parser("synth", help="turn an sRGB image into a synthetic raw DNG")
+    synth = sub.add_parser("synth", parents=[loud], help="turn an sRGB image into a synthetic raw DNG")
     synth.add_argument("input", help="sRGB image (.png, .jpg, .tif)")
     synth.add_argument("-o", "--output", required=True, help="output .dng")
     synth.add_argument("--method", choices=["brooks", "paper"], default="brooks")
@@ -457,15 +477,20 @@ def build_parser() -> _Parser:
     synth.add_argument("--force", action="store_true", help="overwrite an existing output")
     synth.set_defaults(run=_cmd_synth)
 
-    train = sub.add_parser("train", help="train the zoom network (TOML config; under torchrun: DDP)")
-    train.add_argument("--config", required=True, help="a config file, or a shipped config's name (default-4x)")
+    train = sub.add_parser("train", parents=[loud], help="train the zoom network (TOML config; under torchrun: DDP)")
+    train.add_argument("--config", help="a config file, or a shipped config's name (default-4x)")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a setting (TOML value), e.g. --set optim.steps=100")
-    train.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
-    train.add_argument("--init", help="start from a checkpoint's weights (fine-tuning)")
+    train.add_argument("--resume", nargs="?", const="", metavar="RUN_DIR",
+                       help="go on from RUN_DIR/last.pt with the config stored there (alone after --config: that "
+                            "config's run folder)")
+    train.add_argument("--init", help="start from a checkpoint's weights and network (fine-tuning; [model] keys "
+                                      "given override its options)")
+    train.add_argument("--force", action="store_true", help="start over in a run folder that holds a run")
     train.set_defaults(run=_cmd_train)
 
-    evaluate = sub.add_parser("eval", help="score models against LibRaw and classical zooms on held-out raws")
+    evaluate = sub.add_parser("eval", parents=[loud],
+                              help="score models against LibRaw and classical zooms on held-out raws")
     evaluate.add_argument("--weights", nargs="*", default=[], help="checkpoints (none: baselines only)")
     evaluate.add_argument("--name", nargs="+", help="a display name per checkpoint")
     evaluate.add_argument("--raws", nargs="+", help="held-out full-resolution raws or folders (emulated pairs)")
@@ -492,13 +517,14 @@ def build_parser() -> _Parser:
     evaluate.add_argument("--force", action="store_true", help="overwrite results in the output folder")
     evaluate.set_defaults(run=_cmd_eval)
 
-    compare = sub.add_parser("compare", help="train the arms of an experiment and compare them (resumable)")
+    compare = sub.add_parser("compare", parents=[loud],
+                             help="train the arms of an experiment and compare them (resumable)")
     compare.add_argument("--config", required=True, help="a compare config file or a shipped one's name")
     compare.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                          help="override a setting of every arm")
     compare.set_defaults(run=_cmd_compare)
 
-    export = sub.add_parser("export", help="export a pipeline for deployment (torch.export or ONNX)")
+    export = sub.add_parser("export", parents=[loud], help="export a pipeline for deployment (torch.export or ONNX)")
     kind = export.add_mutually_exclusive_group(required=True)
     kind.add_argument("--onnx", action="store_true", help="an ONNX model (.onnx)")
     kind.add_argument("--pt2", action="store_true", help="a torch.export program (.pt2)")
@@ -512,7 +538,7 @@ def build_parser() -> _Parser:
     export.add_argument("--force", action="store_true", help="overwrite an existing output")
     export.set_defaults(run=_cmd_export)
 
-    demo = sub.add_parser("demo", help="zoom the bundled sample raw (what `make demo` runs)")
+    demo = sub.add_parser("demo", parents=[loud], help="zoom the bundled sample raw (what `make demo` runs)")
     demo.add_argument("-o", "--output", default="demo_output", help="output folder")
     demo.set_defaults(run=_cmd_demo)
     return parser

@@ -40,6 +40,18 @@ class ConfigError(RawZoomError, ValueError):
     """A pipeline or training configuration names an unknown stage, parameter or value."""
 
 
+class InvalidArgumentError(RawZoomError, ValueError):
+    """An argument of a function or a command-line flag out of its range or of the wrong type."""
+
+
+class OutputExistsError(RawZoomError, FileExistsError):
+    """An output (file, run folder, report) exists and would be replaced; pass --force (force=True)."""
+
+
+class MissingDependencyError(RawZoomError, ImportError):
+    """An optional package a feature needs is not installed; the message names it."""
+
+
 class DataError(RawZoomError, ValueError):
     """Data that cannot serve what was asked: too small for a window, too few flat tiles to estimate
     noise from, values a DNG cannot hold, no test cases."""
@@ -55,6 +67,11 @@ class PipelineError(RawZoomError):
 
 class WeightsUnavailableError(RawZoomError):
     """Pretrained weights that are needed cannot be found offline; the message says how to provide them."""
+
+
+class CheckpointError(RawZoomError, ValueError):
+    """A checkpoint that exists but cannot be trusted: not ours, damaged (its zip CRC or content hash
+    fails), of another network, or holding values no trained network has."""
 
 
 class AlignmentError(RawZoomError, RuntimeError):

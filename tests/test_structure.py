@@ -2,6 +2,7 @@
 fresh interpreters importing each subpackage first), lazy exports, and the public contract of
 ../shared/DESIGN.md."""
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,30 @@ def test_renamed_public_names_still_work_with_a_deprecation_warning():
     with pytest.warns(DeprecationWarning, match="augment"):
         config = load_config({"data": {"flips": False, "files": [sample]}})
     assert config["data"]["augment"] is False and "flips" not in config["data"]
+
+
+def test_csrc_at_the_top_level_reaches_the_wheel_and_the_editable_install(tmp_path):
+    """csrc/ sits at the top of the checkout (the design card's layout); setup.py copies it into the
+    wheel as rawzoom_isp/csrc, and the JIT build finds it in both kinds of installation."""
+    import shutil
+    import zipfile
+
+    from rawzoom_isp.loss.cuda_ext import csrc_sources
+
+    assert (REPO / "csrc" / "cobi_cuda.cu").exists() and not (PACKAGE / "csrc").exists()
+    assert csrc_sources() == [str(REPO / "csrc" / "cobi_cuda.cu")]  # this editable install
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "build", "docs", "demo_output",
+                                                                "*.egg-info", "__pycache__", "tests"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(tmp_path / "wheel"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheel = next((tmp_path / "wheel").glob("rawzoom_isp-*.whl"))
+    assert "rawzoom_isp/csrc/cobi_cuda.cu" in zipfile.ZipFile(wheel).namelist()
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    found = subprocess.run([sys.executable, "-c", "from rawzoom_isp.loss.cuda_ext import csrc_sources; "
+                            "print(csrc_sources())"], capture_output=True, text=True, cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(site)})
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert str(site / "rawzoom_isp" / "csrc" / "cobi_cuda.cu") in found.stdout

@@ -12,7 +12,7 @@ import torch
 from conftest import SAMPLE
 
 import rawzoom_isp as rz
-from rawzoom_isp.errors import ConfigError, WeightsUnavailableError
+from rawzoom_isp.errors import CheckpointError, ConfigError
 from rawzoom_isp.models import build_model, load_model, save_checkpoint
 from rawzoom_isp.train import load_config, lr_at, train, training_seconds
 
@@ -166,7 +166,46 @@ def test_fine_tuning_starts_from_init(tmp_path, tiny_checkpoint):
         if "running" not in name and "num_batches" not in name:
             torch.testing.assert_close(after[name], start[name], atol=1e-8, rtol=0, msg=name)
     with pytest.raises(ConfigError, match="differs"):
-        train(_config(tmp_path, steps=1, model={"width": 16}), init=tiny_checkpoint, progress=False)
+        train(_config(tmp_path, steps=1, model={"width": 16}), init=tiny_checkpoint, progress=False, force=True)
+    # Without [model], the network is the checkpoint's.
+    bare = {k: v for k, v in _config(tmp_path / "bare", steps=1).items() if k != "model"}
+    assert load_model(train(bare, init=tiny_checkpoint, progress=False)).config == load_model(tiny_checkpoint).config
+
+
+def test_a_run_folder_is_never_replaced_without_force_and_resumes_from_its_own_config(tmp_path):
+    from rawzoom_isp.cli import main
+
+    config = _write_toml(tmp_path / "train.toml", _config(tmp_path, steps=6))
+    assert main(["train", "--config", config, "-q"]) == 0
+    run = tmp_path / "run"
+    before = (run / "model.pt").read_bytes()
+    assert main(["train", "--config", config, "-q", "--set", "optim.steps=3"]) == 1  # a finished run is kept
+    assert (run / "model.pt").read_bytes() == before
+    with pytest.raises(rz.errors.OutputExistsError, match="--resume"):
+        train(config, progress=False)
+    # --resume RUN_DIR: the config comes from last.pt; --set may raise the steps.
+    assert main(["train", "--resume", str(run), "-q", "--set", "optim.steps=9"]) == 0
+    assert torch.load(run / "model.pt", weights_only=True)["step"] == 9
+    assert main(["train", "--resume", str(tmp_path / "elsewhere"), "-q"]) == 1
+    assert main(["train", "-q"]) == 1
+    with pytest.raises(rz.errors.TrainingError, match="no last.pt"):
+        train(_config(tmp_path / "fresh", steps=3), resume=True, progress=False)
+    assert main(["train", "--config", config, "-q", "--force", "--set", "optim.steps=3"]) == 0
+    assert torch.load(run / "model.pt", weights_only=True)["step"] == 3
+
+
+@pytest.mark.parametrize("step, message", [(10**12, "step count"), (7, "beyond"), (True, "step count"),
+                                           (-1000, "step count"), ("3", "step count")])
+def test_a_tampered_training_checkpoint_is_refused(tmp_path, step, message):
+    train(_config(tmp_path, steps=3), progress=False)
+    last = tmp_path / "run" / "last.pt"
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["step"] = step
+    torch.save(checkpoint, last)
+    (tmp_path / "run" / "model.pt").unlink()
+    with pytest.raises((rz.errors.CheckpointError, rz.errors.TrainingError), match=message):
+        train(_config(tmp_path, steps=6), resume=True, progress=False)
+    assert not (tmp_path / "run" / "model.pt").exists()
 
 
 def test_resume_refuses_a_checkpoint_of_another_network_or_a_damaged_one(tmp_path):
@@ -175,7 +214,7 @@ def test_resume_refuses_a_checkpoint_of_another_network_or_a_damaged_one(tmp_pat
         train(_config(tmp_path, steps=6, model={"width": 16}), resume=True, progress=False)
     last = tmp_path / "run" / "last.pt"
     last.write_bytes(last.read_bytes()[:100])
-    with pytest.raises(WeightsUnavailableError, match="last.pt"):
+    with pytest.raises(CheckpointError, match="last.pt"):
         train(_config(tmp_path, steps=6), resume=True, progress=False)
 
 

@@ -74,7 +74,8 @@ def compare(config, progress: bool = True, overrides: list[str] = (), command: s
     init_of = init if experiment == "fine-tune" else None
     timings = {}
     for name, arm_settings in configs.items():
-        weights[name] = train(arm_settings, resume=True, init=init_of, progress=progress)
+        started_before = os.path.isfile(os.path.join(arm_settings["train"]["out"], "last.pt"))
+        weights[name] = train(arm_settings, resume=started_before, init=init_of, progress=progress)
         timings[name] = training_seconds(arm_settings["train"]["out"])
     if "srraw" in section:
         from ..data import SRRawDataset

@@ -1,8 +1,8 @@
 """The csrc CUDA extension: found prebuilt (``RAWZOOM_BUILD_CUDA=1 pip install
 --no-build-isolation -e .``) or JIT-built at first use with ``torch.utils.cpp_extension.load``
-(cached in torch's extension directory) from the sources shipped in the package
-(``rawzoom_isp/csrc``, package data, so a wheel has them too). Its ops live under
-``torch.ops.rawzoom_cuda``. When it cannot be had, the reason is logged once."""
+(cached in torch's extension directory) from its sources: ``csrc/`` at the top of a checkout (an
+editable install), or ``rawzoom_isp/csrc`` in a wheel (setup.py copies them there). Its ops live
+under ``torch.ops.rawzoom_cuda``. When it cannot be had, the reason is logged once."""
 from __future__ import annotations
 
 import functools
@@ -16,11 +16,24 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def csrc_sources() -> list[str]:
-    """The extension's sources, from the installed package."""
+def csrc_folder() -> str | None:
+    """Where the extension's sources are: in the installed package (a wheel), else ``csrc/`` beside
+    the package in its checkout (an editable install); None when neither has them."""
     from importlib import resources
 
-    folder = str(resources.files("rawzoom_isp") / "csrc")
+    packaged = str(resources.files("rawzoom_isp") / "csrc")
+    checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "csrc")
+    for folder in (packaged, checkout):
+        if glob.glob(os.path.join(folder, "*.cu")):
+            return folder
+    return None
+
+
+def csrc_sources() -> list[str]:
+    """The extension's sources (``csrc_folder``), or [] when this installation has none."""
+    folder = csrc_folder()
+    if folder is None:
+        return []
     return sorted(glob.glob(os.path.join(folder, "*.cu")) + glob.glob(os.path.join(folder, "*.cpp")))
 
 

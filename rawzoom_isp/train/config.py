@@ -186,14 +186,17 @@ def _renamed(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def load_config(config: Mapping[str, Any] | str | os.PathLike, overrides: list[str] = ()) -> dict[str, dict[str, Any]]:
+def load_config(config: Mapping[str, Any] | str | os.PathLike, overrides: list[str] = (),
+                base_model: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Defaults overlaid with ``config`` (a dict, a TOML path or a shipped config's name) and the
     ``overrides`` (``section.key=value``; their paths are relative to the current folder), every value
-    checked."""
+    checked. ``base_model``: network options under the config's [model] (an ``--init`` checkpoint's)."""
     config, base = read_config(config)
     overridden = {item.partition("=")[0].strip() for item in overrides}
     apply_overrides(config, list(overrides))
     merged = copy.deepcopy(DEFAULTS)
+    if base_model is not None:
+        merged["model"] = dict(base_model)
     for section, values in config.items():
         if section not in merged:
             raise ConfigError(f"unknown config section [{section}]; expected {', '.join(DEFAULTS)}")

@@ -19,8 +19,9 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from ..atomic import atomic_path
 from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs
-from ..errors import ConfigError, TrainingError, WeightsUnavailableError
+from ..errors import CheckpointError, ConfigError, OutputExistsError, TrainingError
 from ..isp.functional import WB_GAMMA, apply_white_balance
 from ..loss import CoBiLoss
 from ..models.checkpoint import build_model, load_state, read_checkpoint, save_checkpoint
@@ -116,10 +117,13 @@ def training_seconds(run: str) -> float | None:
     ``seconds`` counts on across resumes; where it starts again from zero (logs of runs resumed before
     it did), each segment's last value is added."""
     rows = read_metrics(run)
-    if not rows:
-        return None
+    return sum(training_time(rows)) if rows else None
+
+
+def training_time(rows: list[dict]) -> list[float]:
+    """The seconds of each segment of a metrics log (a segment ends where ``seconds`` starts again)."""
     seconds = [float(row["seconds"]) for row in rows]
-    return sum(a for a, b in zip(seconds, seconds[1:]) if b < a) + seconds[-1]
+    return [a for a, b in zip(seconds, seconds[1:]) if b < a] + seconds[-1:]
 
 
 class _MetricsLog:
@@ -132,12 +136,13 @@ class _MetricsLog:
     def __init__(self, out: str, resume_step: int | None):
         self.jsonl, self.csv = os.path.join(out, "metrics.jsonl"), os.path.join(out, "metrics.csv")
         rows = []
-        if resume_step is not None and os.path.exists(self.jsonl):
+        if resume_step is not None and os.path.lexists(self.jsonl):
             rows = [r for r in self._read(self.jsonl) if r["step"] <= resume_step]
-        self.elapsed = float(rows[-1]["seconds"]) if rows else 0.0
-        with open(self.jsonl, "w") as fh:
+        self.elapsed = sum(training_time(rows)) if rows else 0.0
+        # Rewritten whole, atomically: a failed or killed resume leaves the old rows as they were.
+        with atomic_path(self.jsonl) as tmp, open(tmp, "w") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
-        with open(self.csv, "w", newline="") as fh:
+        with atomic_path(self.csv) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(self.FIELDS)
             writer.writerows([r[k] for k in self.FIELDS] for r in rows)
@@ -146,6 +151,8 @@ class _MetricsLog:
     def _read(path: str) -> list[dict]:
         """The rows of a metrics.jsonl; a last line cut short (the run was killed while writing it)
         is dropped, any other damage names the file."""
+        if not os.path.isfile(path):
+            raise TrainingError(f"{path}: not a regular file; remove it to resume")
         with open(path) as fh:
             lines = [line for line in fh.read().split("\n") if line.strip()]
         rows = []
@@ -156,8 +163,11 @@ class _MetricsLog:
                 if number == len(lines) - 1:
                     break
                 raise TrainingError(f"{path}: line {number + 1} is not JSON; remove or repair it to resume") from None
-            if not isinstance(rows[-1], dict) or not isinstance(rows[-1].get("step"), int):
-                raise TrainingError(f"{path}: line {number + 1} is not a metrics row; remove or repair it to resume")
+            row = rows[-1]
+            if not (isinstance(row, dict) and type(row.get("step")) is int
+                    and all(type(row.get(k)) in (int, float) and math.isfinite(row[k]) for k in ("loss", "seconds"))):
+                raise TrainingError(f"{path}: line {number + 1} is not a metrics row (step, loss, seconds); remove or "
+                                    "repair it to resume")
         return rows
 
     def write(self, row: dict) -> None:
@@ -167,17 +177,47 @@ class _MetricsLog:
             csv.writer(fh).writerow([row[k] for k in self.FIELDS])
 
 
+RUN_FILES = ("last.pt", "model.pt", "metrics.jsonl", "metrics.csv")
+
+
+def resume_config(run: str) -> dict:
+    """The training config a run folder's ``last.pt`` was written with (what ``--resume RUN`` takes)."""
+    last = os.path.join(run, "last.pt")
+    if not os.path.isfile(last):
+        raise TrainingError(f"{run}: no last.pt to resume from (a run folder of `rawzoom train`?)")
+    config = read_checkpoint(last).get("train_config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{last}: holds no training config to resume with")
+    return config
+
+
 def train(config, *, resume: bool = False, init: str | None = None, progress: bool = True,
-          overrides: list[str] = ()) -> str:
+          overrides: list[str] = (), force: bool = False) -> str:
     """Train as ``config`` (dict or TOML path) says; returns the final checkpoint's path.
-    ``resume``: continue from ``<out>/last.pt``; ``init``: start from a checkpoint's weights (fine-tune);
-    ``overrides``: ``section.key=value`` settings over the config."""
-    cfg = load_config(config, overrides)
+    ``resume``: continue from ``<out>/last.pt`` (which must exist); ``init``: start from a checkpoint's
+    weights (fine-tune), its network options under the config's [model]; ``overrides``:
+    ``section.key=value`` settings over the config. A run folder that holds a run already is refused
+    unless resumed, or replaced with ``force``."""
+    base_model = None
+    if init:
+        base_model = {k: v for k, v in read_checkpoint(init)["config"].items()
+                      if k not in ("scale", "in_channels", "output")}
+    cfg = load_config(config, overrides, base_model=base_model)
     rank, world, dist_device = _distributed()
     device = dist_device or torch.device(
         cfg["train"]["device"] if cfg["train"]["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
     data, optim, out = cfg["data"], cfg["optim"], cfg["train"]["out"]
+    existing = [name for name in RUN_FILES if os.path.lexists(os.path.join(out, name))]
+    if resume and "last.pt" not in existing:
+        raise TrainingError(f"{out}: no last.pt to resume from; train without --resume to start the run")
+    if existing and not resume:
+        if not force:
+            raise OutputExistsError(f"{out}: holds a training run already ({', '.join(existing)}); --resume to "
+                                    "continue it, --force to start it over, or another [train] out")
+        if rank == 0:
+            for name in existing:
+                os.remove(os.path.join(out, name))
     os.makedirs(out, exist_ok=True)
     dataset = build_dataset(data)
     torch.manual_seed(cfg["train"]["seed"])
@@ -191,20 +231,15 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(not name.startswith(frozen) if frozen else True)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=optim["lr"])
-    step, last = 0, os.path.join(out, "last.pt")
-    if resume and os.path.isfile(last):
-        checkpoint = read_checkpoint(last)
-        if checkpoint["config"] != model.config:
-            raise ConfigError(f"{last}: cannot resume, its network {checkpoint['config']} differs from the "
-                              f"config's {model.config}")
-        if not isinstance(checkpoint.get("step"), int) or not isinstance(checkpoint.get("optimizer"), dict):
-            raise WeightsUnavailableError(f"{last}: not a training checkpoint (no step/optimizer)")
-        load_state(model, checkpoint["model"], last)
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        step = checkpoint["step"]
-    final = os.path.join(out, "model.pt")
-    if resume and step >= optim["steps"] and os.path.isfile(final):
-        return final  # finished earlier: nothing to do
+    step, last, final = 0, os.path.join(out, "last.pt"), os.path.join(out, "model.pt")
+    if resume:
+        step = _resume(model, optimizer, last)
+        if step >= optim["steps"]:
+            if os.path.isfile(final):
+                return final  # finished earlier: nothing to do
+            if step > optim["steps"]:
+                raise TrainingError(f"{last}: at step {step}, beyond [optim] steps {optim['steps']}; raise the steps "
+                                    "to go on")
     loss_fn = build_loss(cfg["loss"], data["scale"])
     if isinstance(loss_fn, torch.nn.Module):
         loss_fn.to(device)
@@ -250,6 +285,24 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     if world > 1:
         dist.barrier()
     return final
+
+
+def _resume(model: torch.nn.Module, optimizer: torch.optim.Optimizer, last: str) -> int:
+    """Load a training checkpoint's network and optimizer; its step, checked."""
+    checkpoint = read_checkpoint(last)
+    if checkpoint["config"] != model.config:
+        raise ConfigError(f"{last}: cannot resume, its network {checkpoint['config']} differs from the config's "
+                          f"{model.config}")
+    step = checkpoint.get("step")
+    if type(step) is not int or not 0 <= step <= 10**9 or not isinstance(checkpoint.get("optimizer"), dict):
+        raise CheckpointError(f"{last}: not a training checkpoint (its step is {str(step)[:40]}; it needs a step "
+                              "count in [0, 1e9] and the optimizer)")
+    load_state(model, checkpoint["model"], last)
+    try:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+        raise CheckpointError(f"{last}: its optimizer state does not fit the network ({str(exc)[:200]})") from None
+    return step
 
 
 def initialise(model: torch.nn.Module, path: str) -> None:
