@@ -236,6 +236,7 @@ def _cmd_zoom(args) -> None:
     if args.compare and any(path.lower().endswith(".dng") for path in outputs):
         raise RawZoomError("--compare writes display images; use --format png or tif")
     _check_outputs(outputs + compared, args)
+    device = _device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     pipe = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile,
@@ -256,7 +257,7 @@ def _cmd_zoom(args) -> None:
             return resize_to(image, *whole.shape) if args.centre and image.shape[-2:] != whole.shape else image
 
         with torch.no_grad():
-            rgb, steps = pipe(raw.bayer.to(args.device), raw.meta, return_intermediates=True)
+            rgb, steps = pipe(raw.bayer.to(device), raw.meta, return_intermediates=True)
         linear = sized(steps["zoom"].cpu()) if pipe["zoom"].gives == DataKind.LINEAR_RGB else None
         rgb = sized(rgb.cpu())
         _write(target, rgb, raw, args, linear=linear)
@@ -265,6 +266,21 @@ def _cmd_zoom(args) -> None:
         if args.compare:
             _write(compared[number], sized(baseline("libraw", raw, factor)), raw, args)
             console.say(f"wrote {compared[number]} (LibRaw AHD render, bicubic)")
+
+
+def _device(name: str):
+    """A torch device the network can run on here (cpu, or a CUDA device that exists)."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise RawZoomError(f"--device {name}: not a device (cpu, cuda, cuda:1, ...)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise RawZoomError(f"--device {name}: the zoom runs on cpu or cuda")
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise RawZoomError(f"--device {name}: no such CUDA device here; use --device cpu")
+    return device
 
 
 def _beside(path: str, suffix: str) -> str:
@@ -386,11 +402,13 @@ def _raw_arguments() -> _Parser:
     parent.add_argument("--no-data-checks", action="store_true",
                         help="accept raws whose pixel data looks missing (many blank rows)")
     headerless = parent.add_argument_group("headerless Bayer dumps")
-    headerless.add_argument("--shape", nargs=2, type=int, metavar=("H", "W"), help="mosaic height and width")
+    headerless.add_argument("--shape", nargs=2, type=_number_in(2, 1 << 20), metavar=("H", "W"),
+                            help="mosaic height and width")
     headerless.add_argument("--dtype", default="<u2", help="numpy dtype of the samples (default <u2)")
     headerless.add_argument("--cfa", choices=PATTERNS)
-    headerless.add_argument("--black", type=float, nargs="+", help="black level: one value or 4 (2x2 row-major)")
-    headerless.add_argument("--white", type=float, help="white level")
+    headerless.add_argument("--black", type=_number_in(0, 2.0 ** 32, float), nargs="+",
+                            help="black level: one value or 4 (2x2 row-major)")
+    headerless.add_argument("--white", type=_number_in(1e-9, 2.0 ** 32, float), help="white level")
     return parent
 
 
@@ -401,6 +419,21 @@ def _output_arguments(parser: _Parser, formats: tuple[str, ...]) -> None:
     parser.add_argument("--bits", type=int, choices=[8, 16], default=8)
     parser.add_argument("--no-orient", action="store_true", help="keep the sensor's orientation")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+
+
+def _number_in(low: float, high: float, kind=int):
+    """argparse type: a ``kind`` (int or float) number in [low, high] (finite)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not (low <= value <= high):  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text} is not in [{low:g}, {high:g}]")
+        return value
+
+    parse.__name__ = "integer" if kind is int else "number"
+    return parse
 
 
 def _zoom_factor(text: str) -> float:
@@ -453,14 +486,15 @@ def build_parser() -> _Parser:
     where.add_argument("--centre", "--center", type=_zoom_factor, metavar="N",
                        help="digital zoom: the central 1/N of the displayed image, back to the input's size (the "
                             "model's factor, then a resample for the rest); N > 1, fractions allowed (2.5)")
-    where.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"),
+    where.add_argument("--region", type=_number_in(0, 1 << 20), nargs=4, metavar=("Y", "X", "H", "W"),
                        help="zoom this box of the displayed image (top, left, height, width)")
     zoom.add_argument("--compare", action="store_true",
                       help="also write OUT_libraw: LibRaw's AHD render of the same raw, bicubic N x")
     zoom.add_argument("--device", default="cpu", help="torch device for the network (cpu, cuda, cuda:1, ...)")
-    zoom.add_argument("--tile", type=int, default=256, help="tile size in packed pixels (memory per tile)")
-    zoom.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
-    zoom.add_argument("--max-pixels", type=float, default=100e6,
+    zoom.add_argument("--tile", type=_number_in(0, 1 << 16), default=256,
+                      help="tile size in packed pixels (memory per tile; 0: one piece)")
+    zoom.add_argument("--threads", type=_number_in(0, 1024), default=0, help="CPU threads (default: torch's choice)")
+    zoom.add_argument("--max-pixels", type=_number_in(1, 1e12, float), default=100e6,
                       help="refuse outputs larger than this many pixels (default 100e6)")
     zoom.set_defaults(run=_cmd_zoom)
 
@@ -469,7 +503,7 @@ def build_parser() -> _Parser:
     synth.add_argument("-o", "--output", required=True, help="output .dng")
     synth.add_argument("--method", choices=["brooks", "paper"], default="brooks")
     synth.add_argument("--cfa", choices=PATTERNS, default="RGGB")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=_number_in(0, 2 ** 63 - 1), default=0)
     synth.add_argument(
         "--bits", type=int, default=14, choices=range(8, 17), metavar="8..16", help="white level 2^bits - 1"
     )
@@ -494,8 +528,9 @@ def build_parser() -> _Parser:
     evaluate.add_argument("--weights", nargs="*", default=[], help="checkpoints (none: baselines only)")
     evaluate.add_argument("--name", nargs="+", help="a display name per checkpoint")
     evaluate.add_argument("--raws", nargs="+", help="held-out full-resolution raws or folders (emulated pairs)")
-    evaluate.add_argument("--crops", type=int, default=24, help="textured windows, shared among the raws")
-    evaluate.add_argument("--size", type=int, default=512, help="window size in target pixels")
+    evaluate.add_argument("--crops", type=_number_in(1, 10000), default=24,
+                          help="textured windows, shared among the raws")
+    evaluate.add_argument("--size", type=_number_in(16, 1 << 16), default=512, help="window size in target pixels")
     evaluate.add_argument("--phases", choices=["all", "native"], default="all",
                           help="every CFA phase (windows moved by 0/1 px), or the raw's own")
     evaluate.add_argument("--geometry", nargs="+", choices=["centred", "footprint"], default=["centred", "footprint"],
@@ -505,14 +540,15 @@ def build_parser() -> _Parser:
                           help="a native LR capture's noise and/or none (default: both; matched = native)")
     evaluate.add_argument("--no-period", action="store_true",
                           help="skip the measure of a pattern at the LR period on the native frames")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=_number_in(0, 2 ** 63 - 1), default=0)
     evaluate.add_argument("--srraw", help="an SR-RAW root (optical pairs) instead of --raws")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--cache-dir", help="where prepared SR-RAW pairs are cached "
                           "(default $XDG_CACHE_HOME/rawzoom_isp/srraw)")
     evaluate.add_argument("--scale", type=int, choices=[2, 4, 8, 16],
                           help="zoom factor (default: the checkpoints'; 4 for baselines only)")
-    evaluate.add_argument("--tolerance", type=int, default=2, help="shift tolerance (px) of the alignment")
+    evaluate.add_argument("--tolerance", type=_number_in(0, 64), default=2,
+                          help="shift tolerance (px) of the alignment")
     evaluate.add_argument("-o", "--output", required=True, help="output folder")
     evaluate.add_argument("--force", action="store_true", help="overwrite results in the output folder")
     evaluate.set_defaults(run=_cmd_eval)
@@ -532,7 +568,7 @@ def build_parser() -> _Parser:
     export.add_argument("--scale", type=int,
                         help="which shipped model, 4 or 8 (default 4); a --weights checkpoint knows its own factor")
     export.add_argument("--weights", default="default", help="a checkpoint (default: the shipped weights)")
-    export.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
+    export.add_argument("--size", type=_number_in(16, 8192), nargs=2, default=[256, 256], metavar=("H", "W"),
                         help="example mosaic size; height and width stay dynamic")
     export.add_argument("-o", "--output", required=True)
     export.add_argument("--force", action="store_true", help="overwrite an existing output")

@@ -227,14 +227,21 @@ def _from_rawpy(path: str, raw, tiff: dict, check_data: bool = True) -> dict:
 
     black = np.asarray(raw.black_level_per_channel, dtype=np.float32)[raw.raw_pattern]
     check_levels(black, float(raw.white_level), bayer, lambda reason: CorruptRawError(path, reason))
-    gains, wb_source = _wb_gains(raw.camera_whitebalance, raw.daylight_whitebalance)
+    warned = check_level_tags(path, tiff.get("tags", {}), float(bayer.max()))
+    for text in warned:
+        log.warning("%s: %s", path, text)
+    camera_wb = raw.camera_whitebalance
+    if any("AsShotNeutral" in text for text in warned):
+        camera_wb = (0.0, 0.0, 0.0, 0.0)  # LibRaw's reading of it is not a white balance either
+    gains, wb_source = _wb_gains(camera_wb, raw.daylight_whitebalance)
+    orientation = 1 if any("Orientation" in text for text in warned) else _FLIP_TO_EXIF.get(int(raw.sizes.flip), 1)
     focal = float(raw.other.focal_length) if raw.other.focal_length > 0 else None
     iso = float(raw.other.iso_speed) if raw.other.iso_speed > 0 else None
     shutter = float(raw.other.shutter_speed) if raw.other.shutter_speed > 0 else None
     return {"bayer": bayer.astype(np.float32), "cfa": cfa, "black_level": black, "white_level": float(raw.white_level),
             "wb_gains": gains, "wb_source": wb_source, "cam_to_srgb": _cam_to_srgb(raw), "focal_length_mm": focal,
             "make": tiff.get("make"), "model": tiff.get("model"),
-            "orientation": _FLIP_TO_EXIF.get(int(raw.sizes.flip), 1), "iso": iso, "exposure_time_s": shutter,
+            "orientation": orientation, "iso": iso, "exposure_time_s": shutter,
             "noise_profile": tiff.get("noise_profile"), "path": path}
 
 
@@ -299,6 +306,8 @@ def _tiff_facts(path: str) -> dict:
                 else:
                     log.warning("%s: its NoiseProfile %s is not finite and non-negative; ignored", path,
                                 profile.ravel().tolist())
+            if facts["dng"]:
+                facts["tags"] = _level_tags(first, pages)
             for page in pages:
                 tags = page.tags
                 if 254 in tags and int(tags[254].value) & 1:
@@ -315,6 +324,72 @@ def _tiff_facts(path: str) -> dict:
     except Exception:  # noqa: BLE001 - not parseable as TIFF; LibRaw decides
         return facts
     return facts
+
+
+_LEVEL_TAGS = {258: "BitsPerSample", 50714: "BlackLevel", 50717: "WhiteLevel"}
+
+
+def _level_tags(first, pages) -> dict:
+    """The DNG tags that say how to read the samples, as stored: the CFA IFD's BitsPerSample,
+    BlackLevel, WhiteLevel (the levels from IFD 0 when the CFA IFD has none), and IFD 0's AsShotNeutral
+    and Orientation; each value as a list of floats (empty when the tag is present but holds nothing)."""
+    cfa = next((p for p in pages if 262 in p.tags and int(p.tags[262].value) == 32803), None)
+    found = {}
+    for code, name in _LEVEL_TAGS.items():
+        for tags in ((cfa.tags,) if cfa is not None else ()) + ((first,) if code != 258 else ()):
+            if code in tags:
+                found[name] = _tag_numbers(tags[code])
+                break
+    for code, name in ((50728, "AsShotNeutral"), (274, "Orientation")):
+        if code in first:
+            found[name] = _tag_numbers(first[code])
+    if cfa is not None and 259 in cfa.tags and int(cfa.tags[259].value) == 1:  # uncompressed: its size is known
+        found["StoredBytes"] = float(sum(cfa.databytecounts or ()))
+        found["Pixels"] = float(cfa.imagewidth * cfa.imagelength)
+    return found
+
+
+def _tag_numbers(tag) -> list[float]:
+    """A tag's value as floats (rationals divided; a zero denominator gives NaN)."""
+    value = tag.value
+    values = list(value) if isinstance(value, (tuple, list, np.ndarray)) else [value]
+    if tag.dtype_name in ("RATIONAL", "SRATIONAL") or str(getattr(tag, "dtype", "")) in ("2I", "2i"):
+        pairs = values if values and isinstance(values[0], (tuple, list)) else list(zip(values[::2], values[1::2]))
+        return [float(a) / float(b) if b else float("nan") for a, b in pairs]
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError):
+        return [float("nan")]
+
+
+def check_level_tags(path: str, tags: dict, data_max: float) -> list[str]:
+    """CorruptRawError for stored levels LibRaw would replace by guesses (a BitsPerSample that cannot
+    hold the samples, a BlackLevel or WhiteLevel that is empty, not finite, 0 for white, or not below
+    white); the fallbacks taken for a white balance or orientation that cannot be used, as warnings."""
+    bits = tags.get("BitsPerSample")
+    if bits is not None and (not bits or not all(np.isfinite(bits)) or min(bits) < 8 or max(bits) > 32
+                             or data_max > 2 ** min(bits) - 1):
+        raise CorruptRawError(path, f"its BitsPerSample {bits[:4]} cannot hold samples up to {data_max:g}")
+    stored, pixels = tags.get("StoredBytes"), tags.get("Pixels")
+    if bits and stored and pixels and abs(stored * 8 / pixels - bits[0]) >= 1:
+        raise CorruptRawError(path, f"its BitsPerSample says {bits[0]:g} but its uncompressed data holds "
+                                    f"{stored * 8 / pixels:.3g} bits per sample")
+    white = tags.get("WhiteLevel")
+    if white is not None and (not white or not all(np.isfinite(white)) or min(white) <= 0):
+        raise CorruptRawError(path, f"its WhiteLevel {white[:4]} is not a positive number")
+    black = tags.get("BlackLevel")
+    if black is not None and (not black or not all(np.isfinite(black)) or min(black) < 0
+                              or (white and max(black) >= min(white))):
+        raise CorruptRawError(path, f"its BlackLevel {black[:4]} is not a number between 0 and the white level")
+    warnings = []
+    neutral = tags.get("AsShotNeutral")
+    if neutral is not None and (len(neutral) < 3 or not all(np.isfinite(neutral)) or min(neutral) <= 0):
+        warnings.append(f"its AsShotNeutral {neutral[:3]} is not a white balance; the daylight or unity gains "
+                        "are used instead (wb_source says which)")
+    orientation = tags.get("Orientation")
+    if orientation is not None and (len(orientation) != 1 or orientation[0] not in range(1, 9)):
+        warnings.append(f"its Orientation {orientation[:2]} is not an EXIF code 1..8; the image is kept as stored")
+    return warnings
 
 
 def _black_tile(path: str, black_level) -> np.ndarray:
