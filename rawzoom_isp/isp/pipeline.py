@@ -114,16 +114,23 @@ class Pipeline(nn.Module):
                 f"unknown pipeline config key(s) {', '.join(unknown)}; expected {', '.join(sorted(_CONFIG_KEYS))}"
             )
         entries = config.get("stages")
-        if not entries:
-            raise ConfigError("pipeline config needs a non-empty 'stages' list")
+        if not entries or not isinstance(entries, list):
+            raise ConfigError("pipeline config needs a non-empty 'stages' list of tables")
         stages = []
         for i, entry in enumerate(entries):
+            if not isinstance(entry, Mapping) or not all(isinstance(k, str) for k in entry):
+                raise ConfigError(f"stage #{i + 1} must be a table (name, type, params), got {str(entry)[:80]}")
+            if not isinstance(entry.get("type", ""), str) or not isinstance(entry.get("name", ""), str):
+                raise ConfigError(f"stage #{i + 1}: its type and name must be text")
             bad = sorted(set(entry) - _STAGE_KEYS)
             if bad:
                 raise ConfigError(f"stage #{i + 1}: unknown key(s) {', '.join(bad)}; expected name, type, params")
             if "type" not in entry:
                 raise ConfigError(f"stage #{i + 1} ({entry.get('name', '?')}) has no 'type'")
-            stage = stage_class(entry["type"]).from_params(dict(entry.get("params", {})))
+            params = entry.get("params", {})
+            if not isinstance(params, Mapping):
+                raise ConfigError(f"stage #{i + 1} ({entry['type']}): params must be a table, got {str(params)[:80]}")
+            stage = stage_class(entry["type"]).from_params(dict(params))
             stages.append((entry.get("name", entry["type"]), stage))
         try:
             input_kind = DataKind(config.get("input", DataKind.BAYER_DN.value))

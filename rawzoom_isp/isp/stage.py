@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 import torch
@@ -44,6 +45,11 @@ class Stage(nn.Module):
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Stage:
+        """The stage a config's parameters describe: known names only, every number in them finite."""
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            raise ConfigError(f"stage type {cls.type_name!r}: params must be a table of named values")
+        for name, value in params.items():
+            _check_finite(f"stage type {cls.type_name!r} parameter {name}", value)
         accepted = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
         unknown = sorted(set(params) - set(accepted))
         if unknown:
@@ -56,10 +62,24 @@ class Stage(nn.Module):
         except ConfigError:
             raise
         except (TypeError, ValueError, RuntimeError) as exc:  # torch reports wrong shapes as RuntimeError
-            raise ConfigError(f"stage type {cls.type_name!r}: bad parameters {params} ({exc})") from None
+            raise ConfigError(f"stage type {cls.type_name!r}: bad parameters {str(params)[:200]} "
+                              f"({str(exc)[:200]})") from None
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.params().items() if not isinstance(v, list))
+
+
+def _check_finite(where: str, value, depth: int = 0) -> None:
+    """ConfigError unless ``value`` is a bool, string, finite number or a (nested, short) list of them."""
+    if depth > 3 or isinstance(value, (list, tuple)) and len(value) > 64:
+        raise ConfigError(f"{where}: nested too deep or too long")
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_finite(where, item, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {value} is not a finite number")
+    elif value is not None and not isinstance(value, (bool, int, float, str)):
+        raise ConfigError(f"{where}: a {type(value).__name__}, not a number, text or list")
 
 
 def needs_meta(stage: str, meta, field: str):

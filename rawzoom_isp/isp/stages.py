@@ -108,6 +108,8 @@ class WhiteBalance(Stage):
     def __init__(self, gains: list | None = None, space: str = "linear", gamma: float = F.WB_GAMMA, clip: bool = True):
         super().__init__()
         self.gains = None if gains is None else torch.as_tensor(gains, dtype=torch.float32).reshape(3)
+        if self.gains is not None and not bool((torch.isfinite(self.gains) & (self.gains > 0)).all()):
+            raise ConfigError(f"white_balance gains must be three positive finite numbers, got {self.gains.tolist()}")
         self.space = _choice("white balance space", space, WB_SPACES)
         self.gamma = float(gamma)
         self.clip = bool(clip)
@@ -128,6 +130,8 @@ class ColorMatrix(Stage):
     def __init__(self, matrix: list | None = None, clip: bool = True):
         super().__init__()
         self.matrix = None if matrix is None else torch.as_tensor(matrix, dtype=torch.float32).reshape(3, 3)
+        if self.matrix is not None and not bool(torch.isfinite(self.matrix).all()):
+            raise ConfigError("color_matrix matrix must hold finite numbers")
         self.clip = bool(clip)
 
     def forward(self, x, meta=None):
