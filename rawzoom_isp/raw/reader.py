@@ -102,9 +102,25 @@ def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) 
         )
     data = np.fromfile(path, dtype=dt, count=height * width, offset=offset).reshape(height, width).astype(np.float32)
     black, white = _black_tile(path, black_level), float(white_level)
-    check_levels(black, white, data, lambda reason: ConfigError(f"{path}: {reason}"))
+    check_levels(black, white, data, lambda reason: ConfigError(f"{path}: {reason} (is --dtype {dt.str} right?)"))
+    check_pixels(path, data)
+    if float(data.max()) - float(black.min()) < 1e-3 * (white - float(black.min())):
+        raise CorruptRawError(path, f"the samples ({float(data.min()):.3g}..{float(data.max()):.3g}) use less than "
+                                    f"0.1% of the range from black {float(black.min()):g} to white {white:g}: wrong "
+                                    "--dtype, --black or --white?")
     return {"bayer": data, "cfa": check_pattern(cfa), "black_level": black, "white_level": white,
             "wb_source": "none", "path": path}
+
+
+def check_pixels(path: str, bayer: np.ndarray, check_rows: bool = True) -> None:
+    """CorruptRawError when the pixel data is not there: one value everywhere, or (``check_rows``) more
+    than MAX_BLANK_ROWS of the rows holding one value each."""
+    if bayer.min() == bayer.max():
+        raise CorruptRawError(path, f"every pixel reads {float(bayer.min()):g}: the pixel data is missing or blank")
+    blank = float((bayer.min(axis=1) == bayer.max(axis=1)).mean())
+    if check_rows and blank > MAX_BLANK_ROWS:
+        raise CorruptRawError(path, f"{100 * blank:.0f}% of the rows hold a single value each: pixel data is missing "
+                                    "(accept it anyway with check_data=False, --no-data-checks)")
 
 
 def check_levels(black: np.ndarray, white: float, data: np.ndarray | None, error) -> None:
@@ -216,12 +232,7 @@ def _from_rawpy(path: str, raw, tiff: dict, check_data: bool = True) -> dict:
         raise CorruptRawError(
             path, f"the file has {os.path.getsize(path)} bytes for a {height}x{width} mosaic: its pixel data is missing"
         )
-    if bayer.min() == bayer.max():
-        raise CorruptRawError(path, f"every pixel reads {int(bayer.min())}: the pixel data is missing or blank")
-    blank = float((bayer.min(axis=1) == bayer.max(axis=1)).mean())
-    if check_data and blank > MAX_BLANK_ROWS:
-        raise CorruptRawError(path, f"{100 * blank:.0f}% of the rows hold a single value each: pixel data is missing "
-                                    "(accept it anyway with check_data=False, --no-data-checks)")
+    check_pixels(path, bayer, check_data)
     # An odd visible size would leave a partial 2x2 tile: trim the last row/column.
     bayer = bayer[: height - height % 2, : width - width % 2]
 

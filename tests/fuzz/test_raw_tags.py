@@ -98,3 +98,17 @@ def test_a_linearization_table_is_applied_or_refused(tmp_path):
     assert bool((identity == plain).all())
     outcome = in_child(_read, _dng(tmp_path / "flat.dng", LinearizationTable=[100] * 16384))
     assert outcome[0] == "error" and "RawZoomError" in outcome[1][2], outcome
+
+
+@pytest.mark.parametrize("dtype, fill", [("<f2", "ramp"), ("<f4", "ramp"), ("<u2", "zero"), ("<u2", "one-value"),
+                                         ("<u2", "above-white")])
+def test_headerless_dumps_read_wrongly_are_refused(tmp_path, dtype, fill):
+    """A wrong --dtype or a blank dump never renders black with rc 0: the raw path's blank-data checks,
+    and samples that must use some of the range up to the white level."""
+    data = {"ramp": np.arange(128 * 128) % 1000 + 100, "zero": np.zeros(128 * 128),
+            "one-value": np.full(128 * 128, 700), "above-white": np.arange(128 * 128) % 9000}[fill]
+    path = tmp_path / "dump.raw"
+    data.astype("<u2").tofile(path)
+    rows = 128 if dtype != "<f4" else 64
+    with pytest.raises(rz.errors.RawZoomError):
+        rz.read_raw(path, shape=(rows, 128), dtype=dtype, cfa="RGGB", black_level=0, white_level=4095)
