@@ -10,6 +10,7 @@ after their inputs. ``-q`` prints errors only, ``-v`` also the warnings of the l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import sys
 import warnings
 
 from . import __version__
-from .errors import RawZoomError
+from .errors import OutputExistsError, RawZoomError
 from .isp.kinds import DEMOSAIC_METHODS, DataKind
 from .raw.cfa import PATTERNS
 from .raw.reader import RAW_EXTENSIONS
@@ -46,8 +47,8 @@ def _set_loudness(quiet: bool, verbose: bool) -> None:
         return
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     warnings.simplefilter("ignore")
-    for name in ("tifffile", "PIL"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for name in ("tifffile", "PIL"):  # their errors about a damaged file: ours names it in one line
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="rawzoom: %(message)s")
 
 
@@ -90,16 +91,19 @@ def _outputs(inputs: list[str], output: str, fmt: str | None, suffix: str = "") 
     return [os.path.join(output, f"{stem}{suffix}.{fmt}") for stem in stems]
 
 
-def _check_outputs(paths: list[str], args) -> None:
-    """Before any work: each output's format and bits are writable, and nothing is overwritten
-    without --force."""
+def _check_outputs(paths: list[str], args, inputs: list[str] = ()) -> None:
+    """Before any work: each output's format and bits are writable, no output is an input (even with
+    --force), and nothing is overwritten without --force."""
     from .imageio import check_image_path
 
+    sources = {os.path.realpath(p) for p in inputs}
     for path in paths:
+        if os.path.realpath(path) in sources:
+            raise RawZoomError(f"{path}: is an input of this command; write the output elsewhere")
         if not path.lower().endswith(".dng"):
             check_image_path(path, args.bits)
         if os.path.exists(path) and not args.force:
-            raise RawZoomError(f"{path}: exists; pass --force to overwrite it")
+            raise OutputExistsError(f"{path}: exists; pass --force to overwrite it")
 
 
 def _raw_options(args) -> dict:
@@ -129,11 +133,11 @@ def _write(path: str, rgb, raw, args, linear=None) -> None:
 
         if linear is None:
             raise RawZoomError(f"{path}: this pipeline gives no linear camera RGB to store in a DNG")
-        write_linear_dng(path, linear, raw)
+        write_linear_dng(path, linear, raw, overwrite=args.force)
         return
     if not args.no_orient:
         rgb = apply_orientation(rgb, raw.orientation)
-    write_image(path, rgb, bits=args.bits,
+    write_image(path, rgb, bits=args.bits, overwrite=args.force,
                 info=ImageInfo(raw.make, raw.model, orientation=raw.orientation if args.no_orient else 1))
 
 
@@ -172,7 +176,7 @@ def _cmd_render(args) -> None:
 
     inputs = _inputs(args.files)
     outputs = _outputs(inputs, args.output, args.format)
-    _check_outputs(outputs, args)
+    _check_outputs(outputs, args, inputs)
     for source, target in zip(_progress(inputs, "render"), outputs):
         raw = read_raw(source, **_raw_options(args))
         pipe = _classical_pipeline(raw, args)
@@ -196,7 +200,7 @@ def _cmd_synth(args) -> None:
 
     if not args.output.lower().endswith(".dng"):
         raise RawZoomError(f"{args.output}: synth writes a raw DNG; name the output .dng")
-    _check_outputs([args.output], args)
+    _check_outputs([args.output], args, [args.input])
     image = read_image(args.input)
     image = image[:, : image.shape[1] // 2 * 2, : image.shape[2] // 2 * 2]
     generator = torch.Generator().manual_seed(args.seed)
@@ -206,7 +210,7 @@ def _cmd_synth(args) -> None:
                    white_level=white, wb_gains=meta.wb_gains[0], wb_source="camera", cam_to_srgb=meta.cam_to_srgb[0],
                    noise_profile=torch.stack([meta.shot, meta.read], 1).expand(3, 2) if not args.no_noise else None,
                    make="rawzoom_isp", model=f"synthetic ({args.method})")
-    write_dng(args.output, raw, baseline_exposure=math.log2(float(meta.brightness[0])))
+    write_dng(args.output, raw, baseline_exposure=math.log2(float(meta.brightness[0])), overwrite=args.force)
     console.say(f"wrote {args.output} ({raw.shape[1]}x{raw.shape[0]} {args.cfa}, {args.method}, seed {args.seed})")
 
 
@@ -235,7 +239,7 @@ def _cmd_zoom(args) -> None:
     compared = [_beside(path, "libraw") for path in outputs] if args.compare else []
     if args.compare and any(path.lower().endswith(".dng") for path in outputs):
         raise RawZoomError("--compare writes display images; use --format png or tif")
-    _check_outputs(outputs + compared, args)
+    _check_outputs(outputs + compared, args, inputs)
     device = _device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -333,7 +337,7 @@ def _cmd_eval(args) -> None:
     if len(names) != len(args.weights) or len(set(names)) != len(names):
         raise RawZoomError("give one distinct --name per --weights")
     if os.path.exists(os.path.join(args.output, "results.json")) and not args.force:
-        raise RawZoomError(f"{args.output}: holds results already; pass --force to overwrite them")
+        raise OutputExistsError(f"{args.output}: holds results already; pass --force to overwrite them")
     scale = _eval_scale(args.weights, args.scale)
     models = dict(zip(names, args.weights))
     if args.srraw:
@@ -580,9 +584,52 @@ def build_parser() -> _Parser:
     return parser
 
 
+@contextlib.contextmanager
+def _c_stderr_silenced(enabled: bool):
+    """While a command runs, what C libraries (LibRaw, libpng) print to file descriptor 2 goes nowhere:
+    the command's own messages, Python's sys.stderr, stay. A sys.stderr that writes to fd 2 is moved to
+    a copy of it first."""
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        python_on_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # replaced by a test, a notebook, ...
+        python_on_fd2 = False
+    saved = os.dup(2)
+    stream = os.fdopen(os.dup(saved), "w", buffering=1) if python_on_fd2 else None
+    original = sys.stderr
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    if stream is not None:
+        sys.stderr = stream
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is original:
+                handler.setStream(stream)
+    try:
+        yield
+    finally:
+        if stream is not None:
+            stream.flush()
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.StreamHandler) and handler.stream is stream:
+                    handler.setStream(original)
+            sys.stderr = original
+            stream.close()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _set_loudness(args.quiet, args.verbose)
+    with _c_stderr_silenced(not args.verbose):
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         args.run(args)
     except KeyboardInterrupt:

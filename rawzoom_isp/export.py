@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
-from .errors import ConfigError, RawZoomError
+from .errors import ConfigError, OutputExistsError, RawZoomError
 from .isp.pipeline import Pipeline
 from .raw.image import RawMeta
 
@@ -72,7 +72,7 @@ def export_program(program: PipelineProgram, path: str | os.PathLike, fmt: str =
     if fmt not in FORMATS:
         raise ConfigError(f"export format must be one of {FORMATS}, got {fmt!r}")
     if os.path.exists(path) and not force:
-        raise RawZoomError(f"{path}: exists; pass --force to overwrite it")
+        raise OutputExistsError(f"{path}: exists; pass --force to overwrite it")
     if size[0] % 2 or size[1] % 2 or min(size) < 16:
         raise ConfigError(f"example size {size} must be even and at least 16")
     example = example_inputs(*size)

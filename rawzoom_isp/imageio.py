@@ -72,10 +72,11 @@ def _png_with_metadata(png: bytes, info: ImageInfo) -> bytes:
     return png[:ihdr_end] + iccp + _png_chunk(b"eXIf", info.exif()) + png[ihdr_end:]
 
 
-def write_image(path: str | os.PathLike, rgb: torch.Tensor, bits: int = 8, info: ImageInfo | None = None) -> None:
+def write_image(path: str | os.PathLike, rgb: torch.Tensor, bits: int = 8, info: ImageInfo | None = None,
+                overwrite: bool = True) -> None:
     """Write (3, H, W) RGB in [0, 1] as PNG/TIFF (8 or 16 bit) or JPEG (8 bit, quality 95), with an
     sRGB ICC profile and ``info`` as EXIF. Values outside [0, 1] are clipped. The file appears only
-    when complete."""
+    when complete; without ``overwrite``, an existing file is an OutputExistsError (``atomic_path``)."""
     path = os.fspath(path)
     ext = check_image_path(path, bits)
     if rgb.ndim != 3 or rgb.shape[0] != 3:
@@ -85,7 +86,7 @@ def write_image(path: str | os.PathLike, rgb: torch.Tensor, bits: int = 8, info:
     array = (rgb.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * peak + 0.5).astype(
         np.uint8 if bits == 8 else np.uint16
     )
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite) as tmp:
         if ext in (".tif", ".tiff"):
             import tifffile
 

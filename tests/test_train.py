@@ -236,11 +236,13 @@ def test_resume_survives_a_cut_metrics_line_and_stale_temporaries(tmp_path):
     run = tmp_path / "run"
     with open(run / "metrics.jsonl", "a") as fh:
         fh.write('{"step": 4, "lo')  # killed while writing
-    stale = run / ".last.999999999.abc.part.pt"  # a writer that is gone
+    stale = run / ".last.rawzoom-999999999-abcd1234.part.pt"  # a writer that is gone
+    users = run / ".last.999999999.abc.part.pt"  # not ours: a user's file of a similar name
     stale.write_bytes(b"half a checkpoint")
+    users.write_bytes(b"keep me")
     train(_config(tmp_path, steps=6), resume=True, progress=False)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in rows] == [3, 6] and not stale.exists()
+    assert [row["step"] for row in rows] == [3, 6] and not stale.exists() and users.exists()
     assert rows[1]["seconds"] > rows[0]["seconds"]  # training time counts on across the resume
     assert training_seconds(str(run)) == rows[1]["seconds"]
     # A log written before the counter went on across resumes restarts at each resume: segments add up.

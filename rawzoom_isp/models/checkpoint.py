@@ -12,6 +12,7 @@ file is a ``WeightsUnavailableError``; anything else wrong, a ``CheckpointError`
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import math
@@ -109,7 +110,10 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, **extra) ->
     into place."""
     state = model.state_dict()
     with atomic_path(path) as tmp:
-        torch.save({"config": model.config, "model": state, "content_sha256": content_hash(state), **extra}, tmp)
+        try:
+            torch.save({"config": model.config, "model": state, "content_sha256": content_hash(state), **extra}, tmp)
+        except RuntimeError as exc:  # how torch reports a failed write (a full disk, a size limit)
+            raise OSError(errno.EIO, f"the write failed ({str(exc)[:120]})") from None
 
 
 def _brief(value) -> str:

@@ -51,7 +51,8 @@ def _camera_tags(raw: RawImage, orientation: int, baseline_exposure: float | Non
 
 
 def write_linear_dng(
-    path: str | os.PathLike, linear: torch.Tensor, raw: RawImage, orientation: int | None = None
+    path: str | os.PathLike, linear: torch.Tensor, raw: RawImage, orientation: int | None = None,
+    overwrite: bool = True,
 ) -> None:
     """Write linear camera RGB (3, H, W) in [0, 1], not white balanced (what ``learned_zoom`` and
     ``demosaic`` give), as a linear DNG: 16-bit LinearRaw samples, black 0, white 65535, with
@@ -70,13 +71,13 @@ def write_linear_dng(
     ]
     import tifffile
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite) as tmp:
         tifffile.imwrite(tmp, np.round(data * 65535).astype(np.uint16), photometric=34892, planarconfig="contig",
                          subfiletype=0, extratags=tags, software="rawzoom_isp")
 
 
 def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False,
-              baseline_exposure: float | None = None) -> None:
+              baseline_exposure: float | None = None, overwrite: bool = True) -> None:
     """Write ``raw`` as a DNG: uint16 CFA data with CFAPattern, BlackLevel per 2x2 position,
     WhiteLevel, AsShotNeutral (= 1 / wb_gains), ColorMatrix1 (from cam_to_srgb, D65), Make/Model,
     Orientation, FocalLength and NoiseProfile when known, BaselineExposure (EV) when given.
@@ -113,7 +114,7 @@ def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False,
         tags.append((51041, "d", len(values), tuple(values), True))
     import tifffile
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite) as tmp:
         tifffile.imwrite(
             tmp, data.astype(np.uint16), photometric=32803, subfiletype=0, extratags=tags, software="rawzoom_isp"
         )

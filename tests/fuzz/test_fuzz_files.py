@@ -153,6 +153,21 @@ def test_commands_on_the_corpus_exit_with_one_line(corpus, tmp_path):
     assert not [p for p in os.listdir(tmp_path) if ".part" in p]
 
 
+def test_damaged_files_print_one_line_in_a_real_process(corpus, tmp_path):
+    """What LibRaw prints itself (C-level stderr) and the libraries log must not reach the user: a
+    real child process, its whole stderr read."""
+    import subprocess
+    import sys
+
+    cut = [p for p in corpus if "-cut" in p.name or "-header" in p.name][:10]
+    for path in cut:
+        result = subprocess.run([sys.executable, "-m", "rawzoom_isp.cli", "info", str(path)], capture_output=True,
+                                text=True, cwd=tmp_path, timeout=120)
+        if result.returncode:
+            assert result.stderr.count("\n") == 1 and result.stderr.startswith("rawzoom info: error:"), (
+                path.name, result.stderr)
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "RGGB", "--black", "256", "--white", "4095",
       "--dtype", "<f4"], "needs"),
