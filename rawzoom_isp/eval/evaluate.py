@@ -27,8 +27,8 @@ from collections.abc import Iterable
 import torch
 
 from ..atomic import atomic_path
-from ..data.pairs import render_rgb, render_rgb8
-from ..errors import ConfigError, DataError
+from ..data.pairs import RGB_RENDERS, render_rgb, render_rgb8
+from ..errors import CheckpointError, ConfigError, DataError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
 from ..models.checkpoint import read_checkpoint
@@ -73,8 +73,13 @@ class ModelMethod:
         self.zoom = LearnedZoom(weights=weights, scale=scale)
         self.raw_input = self.zoom.net.in_channels == 4
         self.pipeline = Pipeline.learned(self.zoom) if self.raw_input else None
-        data = read_checkpoint(self.zoom.path).get("train_config", {}).get("data", {})
+        stored = read_checkpoint(self.zoom.path).get("train_config")
+        data = stored.get("data") if isinstance(stored, dict) else None
+        data = data if isinstance(data, dict) else {}
         self.rgb_render, self.jpeg_quality = data.get("rgb_render", "classical"), data.get("jpeg_quality", 0)
+        if self.rgb_render not in RGB_RENDERS or type(self.jpeg_quality) is not int or not 0 <= self.jpeg_quality <= 100:
+            raise CheckpointError(f"{self.zoom.path}: its training config names no RGB render this library makes "
+                                  f"({str(self.rgb_render)[:40]}, JPEG quality {str(self.jpeg_quality)[:20]})")
 
     def __call__(self, low: RawImage) -> torch.Tensor:
         with torch.no_grad():

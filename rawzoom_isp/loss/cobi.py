@@ -52,6 +52,8 @@ def _check(x: torch.Tensor, y: torch.Tensor, kind, distance, spatial, h, eps, sp
         raise ShapeError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must share batch size and channels")
     if x.device != y.device:
         raise ShapeError(f"x is on {x.device} and y on {y.device}")
+    if x.device.type == "meta":
+        raise ShapeError("cobi needs features with values (not on the meta device)")
     for name, value, options in (("kind", kind, KINDS), ("distance", distance, DISTANCES),
                                  ("spatial", spatial, SPATIAL), ("reduction", reduction, REDUCTIONS)):
         if value not in options:
@@ -60,8 +62,8 @@ def _check(x: torch.Tensor, y: torch.Tensor, kind, distance, spatial, h, eps, sp
         raise ConfigError("spatial='blend' mixes similarities and only applies to kind='contextual'")
     if not (math.isfinite(h) and 1e-3 <= h <= 1e3):
         raise ConfigError(f"cobi needs a bandwidth h in [1e-3, 1e3], got {h}")
-    if not (math.isfinite(eps) and 0 < eps <= 1e3):
-        raise ConfigError(f"cobi needs eps in (0, 1e3], got {eps}")
+    if not (math.isfinite(eps) and 1e-12 <= eps <= 1e3):  # below, float32 arithmetic loses it (d / (min d + eps))
+        raise ConfigError(f"cobi needs eps in [1e-12, 1e3], got {eps}")
     if not (math.isfinite(spatial_weight) and 0 <= spatial_weight <= 1e6):
         raise ConfigError(f"cobi needs a spatial_weight in [0, 1e6], got {spatial_weight}")
     if check_finite and not torch.compiler.is_compiling():  # one reduction per input (not traceable)
@@ -121,6 +123,14 @@ def cobi(x: torch.Tensor, y: torch.Tensor, *, kind: str = "contextual", distance
     the math). Returns a scalar ("mean", "sum" over the batch) or (B,) for ``reduction="none"``.
     Inputs with NaN, infinite or overflowing values raise a DataError (``check_finite=False`` skips
     that check, one reduction per input; so does torch.compile, which cannot trace it)."""
+    for name, value in (("kind", kind), ("distance", distance), ("reduction", reduction), ("backend", backend)):
+        if not isinstance(value, str):
+            raise ConfigError(f"cobi {name} must be a name (text), got {type(value).__name__}")
+    for name, value in (("h", h), ("eps", eps), ("spatial_weight", spatial_weight)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"cobi {name} must be a number, got {type(value).__name__}")
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
+        raise ConfigError(f"cobi sample must be None or a whole number of positions >= 1, got {sample!r}")
     kind = KIND_ALIASES.get(kind, kind)
     _check(x, y, kind, distance, spatial, float(h), float(eps), float(spatial_weight), reduction, check_finite)
     if spatial_weight == 0:

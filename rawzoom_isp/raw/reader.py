@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..color import cam_to_srgb_from_xyz_to_cam
-from ..errors import ConfigError, CorruptRawError, RawFileError, RawShapeError, UnsupportedRawError
+from ..errors import (
+    ConfigError,
+    CorruptRawError,
+    InvalidArgumentError,
+    RawFileError,
+    RawShapeError,
+    UnsupportedRawError,
+)
 from .cfa import check_pattern, pattern_from_rawpy
 
 if TYPE_CHECKING:
@@ -63,10 +70,15 @@ def read_raw_facts(
     ``MAX_BLANK_ROWS`` of the rows hold one value each) or RawShapeError (headerless size mismatch),
     naming the file. ``check_data=False`` accepts files that only fail the blank-rows rule.
     """
-    path = os.fspath(path)
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise InvalidArgumentError(f"read_raw takes a file path, got {type(path).__name__}")
+    path = os.fsdecode(path)
     if not os.path.isfile(path):
         raise RawFileError(path, "no such file")
+    if not isinstance(check_data, bool):
+        raise InvalidArgumentError(f"{path}: check_data must be True or False, got {check_data!r}")
     if shape is not None:
+        _check_headerless_arguments(path, shape, black_level, white_level, offset)
         return _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset)
     missing = [
         n for n, v in (("cfa", cfa), ("black_level", black_level), ("white_level", white_level)) if v is not None
@@ -74,6 +86,26 @@ def read_raw_facts(
     if missing:
         raise ConfigError(f"{path}: {', '.join(missing)} only apply to headerless files; pass shape=(H, W) too")
     return _read_container(path, check_data)
+
+
+def _check_headerless_arguments(path, shape, black_level, white_level, offset) -> None:
+    """InvalidArgumentError for a headerless description of the wrong type: shape two whole numbers,
+    levels numbers, offset a whole number of bytes >= 0."""
+    def whole(value) -> bool:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+    def number(value) -> bool:
+        return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or not all(whole(v) for v in shape):
+        raise InvalidArgumentError(f"{path}: shape must be two whole numbers (height, width), got {shape!r}")
+    blacks = black_level if isinstance(black_level, (list, tuple, np.ndarray)) else [black_level]
+    if black_level is not None and not all(number(v) for v in np.ravel(np.asarray(blacks, dtype=object))):
+        raise InvalidArgumentError(f"{path}: black_level must be a number or 4 numbers, got {black_level!r}")
+    if white_level is not None and not number(white_level):
+        raise InvalidArgumentError(f"{path}: white_level must be a number, got {white_level!r}")
+    if not whole(offset) or offset < 0:
+        raise InvalidArgumentError(f"{path}: offset must be a whole number of bytes >= 0, got {offset!r}")
 
 
 def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) -> dict:

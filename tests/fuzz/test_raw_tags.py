@@ -112,3 +112,20 @@ def test_headerless_dumps_read_wrongly_are_refused(tmp_path, dtype, fill):
     rows = 128 if dtype != "<f4" else 64
     with pytest.raises(rz.errors.RawZoomError):
         rz.read_raw(path, shape=(rows, 128), dtype=dtype, cfa="RGGB", black_level=0, white_level=4095)
+
+
+@pytest.mark.parametrize("path, options", [
+    (123, {}), (None, {}), (["a.dng"], {}),
+    ("{RAW}", dict(shape="ab")), ("{RAW}", dict(shape=(968.5, 1424))), ("{RAW}", dict(shape=(968, 1424), cfa=5)),
+    ("{RAW}", dict(shape=(968, 1424), black_level="a")), ("{RAW}", dict(shape=(968, 1424), white_level="x")),
+    ("{RAW}", dict(shape=(968, 1424), offset=-4)), ("{RAW}", dict(shape=(968, 1424), dtype=5)),
+    ("{SAMPLE}", dict(check_data="no")),
+])
+def test_read_raw_with_arguments_of_the_wrong_type(tmp_path, path, options):
+    raw = tmp_path / "dump.raw"
+    (np.arange(968 * 1424) % 3000 + 300).astype("<u2").tofile(raw)
+    if isinstance(path, str):
+        path = path.replace("{RAW}", str(raw)).replace("{SAMPLE}", str(SAMPLE))
+    defaults = dict(cfa="RGGB", black_level=256, white_level=4095) if "shape" in options else {}
+    with pytest.raises(rz.errors.RawZoomError):
+        rz.read_raw(path, **{**defaults, **options})
