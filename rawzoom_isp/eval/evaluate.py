@@ -77,7 +77,8 @@ class ModelMethod:
         data = stored.get("data") if isinstance(stored, dict) else None
         data = data if isinstance(data, dict) else {}
         self.rgb_render, self.jpeg_quality = data.get("rgb_render", "classical"), data.get("jpeg_quality", 0)
-        if self.rgb_render not in RGB_RENDERS or type(self.jpeg_quality) is not int or not 0 <= self.jpeg_quality <= 100:
+        quality_ok = type(self.jpeg_quality) is int and 0 <= self.jpeg_quality <= 100
+        if self.rgb_render not in RGB_RENDERS or not quality_ok:
             raise CheckpointError(f"{self.zoom.path}: its training config names no RGB render this library makes "
                                   f"({str(self.rgb_render)[:40]}, JPEG quality {str(self.jpeg_quality)[:20]})")
 
