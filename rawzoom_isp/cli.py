@@ -172,6 +172,9 @@ def _classical_pipeline(raw, args):
 
 
 def _cmd_render(args) -> None:
+    from .imageio import ImageInfo, write_image_array
+    from .isp.functional import apply_orientation
+    from .isp.strips import render_array
     from .raw import read_raw
 
     inputs = _inputs(args.files)
@@ -179,13 +182,35 @@ def _cmd_render(args) -> None:
     _check_outputs(outputs, args, inputs)
     for source, target in zip(_progress(inputs, "render"), outputs):
         raw = read_raw(source, **_raw_options(args))
+        _check_pixels(source, raw.shape[0] * raw.shape[1], args.max_pixels)
         pipe = _classical_pipeline(raw, args)
-        rgb, steps = pipe(raw, return_intermediates=True)
-        if rgb.ndim != 3 or rgb.shape[0] != 3:
-            raise RawZoomError(f"{source}: the pipeline gives {pipe.output_kind.label} of shape {tuple(rgb.shape)}, "
-                               "not an RGB image")
-        _write(target, rgb, raw, args, linear=steps.get("demosaic"))
-        console.say(f"wrote {target} ({rgb.shape[2]}x{rgb.shape[1]})")
+        if pipe.output_kind != DataKind.DISPLAY_RGB:
+            raise RawZoomError(f"{source}: the pipeline gives {pipe.output_kind.label}, not a displayable image")
+        if target.lower().endswith(".dng"):  # the linear DNG of the demosaic
+            rgb, steps = pipe(raw, return_intermediates=True)
+            _write(target, rgb, raw, args, linear=steps.get("demosaic"))
+            console.say(f"wrote {target} ({rgb.shape[2]}x{rgb.shape[1]})")
+            continue
+        array = render_array(pipe, raw, args.bits)  # in strips when the pipeline allows: bounded memory
+        if not args.no_orient:
+            array = apply_orientation(torch_view(array), raw.orientation).permute(1, 2, 0).contiguous().numpy()
+        write_image_array(target, array, ImageInfo(raw.make, raw.model,
+                                                   orientation=raw.orientation if args.no_orient else 1),
+                          overwrite=args.force)
+        console.say(f"wrote {target} ({array.shape[1]}x{array.shape[0]})")
+
+
+def torch_view(array):
+    """An (H, W, 3) array as a (3, H, W) tensor sharing its memory."""
+    import torch
+
+    return torch.from_numpy(array).permute(2, 0, 1)
+
+
+def _check_pixels(source: str, pixels: int, limit: float) -> None:
+    if pixels > limit:
+        raise RawZoomError(f"{source}: {pixels / 1e6:.0f} MP, over --max-pixels {limit / 1e6:.0f} MP; raise "
+                           "--max-pixels to go on")
 
 
 def _cmd_synth(args) -> None:
@@ -477,7 +502,10 @@ def build_parser() -> _Parser:
     render.add_argument("files", nargs="+", help="raw files or folders")
     _output_arguments(render, (*IMAGE_FORMATS, "dng"))
     render.add_argument("--config", help="pipeline TOML (default: the classical pipeline)")
-    render.add_argument("--demosaic", default="bilinear", choices=DEMOSAIC_METHODS)
+    render.add_argument("--demosaic", default="malvar2004", choices=DEMOSAIC_METHODS,
+                        help="default malvar2004 (gradient-corrected, fast); menon2007 is sharper and slower")
+    render.add_argument("--max-pixels", type=_number_in(1, 1e12, float), default=400e6,
+                        help="refuse raws larger than this many pixels (default 400e6)")
     render.set_defaults(run=_cmd_render)
 
     zoom = sub.add_parser("zoom", parents=[raw_args, loud], help="zoom raw files with the learned zoom")

@@ -65,11 +65,14 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def _png_with_metadata(png: bytes, info: ImageInfo) -> bytes:
-    """PNG bytes with iCCP (sRGB) and eXIf chunks inserted after IHDR."""
+def _write_png_with_metadata(fh, png, info: ImageInfo) -> None:
+    """Write PNG bytes with iCCP (sRGB) and eXIf chunks inserted after IHDR (without copying the image)."""
+    png = memoryview(png)
     ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length/type, IHDR data, CRC
-    iccp = _png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_icc_profile()))
-    return png[:ihdr_end] + iccp + _png_chunk(b"eXIf", info.exif()) + png[ihdr_end:]
+    fh.write(png[:ihdr_end])
+    fh.write(_png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_icc_profile())))
+    fh.write(_png_chunk(b"eXIf", info.exif()))
+    fh.write(png[ihdr_end:])
 
 
 def write_image(path: str | os.PathLike, rgb: torch.Tensor, bits: int = 8, info: ImageInfo | None = None,
@@ -78,14 +81,28 @@ def write_image(path: str | os.PathLike, rgb: torch.Tensor, bits: int = 8, info:
     sRGB ICC profile and ``info`` as EXIF. Values outside [0, 1] are clipped. The file appears only
     when complete; without ``overwrite``, an existing file is an OutputExistsError (``atomic_path``)."""
     path = os.fspath(path)
-    ext = check_image_path(path, bits)
+    check_image_path(path, bits)
     if rgb.ndim != 3 or rgb.shape[0] != 3:
         raise RawZoomError(f"{path}: expected an RGB image (3, H, W), got {tuple(rgb.shape)}")
-    info = info or ImageInfo()
+    write_image_array(path, to_integers(rgb, bits), info, overwrite)
+
+
+def to_integers(rgb: torch.Tensor, bits: int) -> np.ndarray:
+    """(3, H, W) RGB in [0, 1] (clipped) -> (H, W, 3) uint8 or uint16, rounded."""
     peak = 255 if bits == 8 else 65535
-    array = (rgb.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * peak + 0.5).astype(
+    return (rgb.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * peak + 0.5).astype(
         np.uint8 if bits == 8 else np.uint16
     )
+
+
+def write_image_array(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | None = None,
+                      overwrite: bool = True) -> None:
+    """``write_image`` of an (H, W, 3) uint8 or uint16 array (its bits from its dtype), as it is."""
+    path = os.fspath(path)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype not in (np.uint8, np.uint16):
+        raise RawZoomError(f"{path}: expected an (H, W, 3) uint8 or uint16 image, got {array.shape} {array.dtype}")
+    ext = check_image_path(path, 8 if array.dtype == np.uint8 else 16)
+    info = info or ImageInfo()
     with atomic_path(path, overwrite) as tmp:
         if ext in (".tif", ".tiff"):
             import tifffile
@@ -100,7 +117,7 @@ def write_image(path: str | os.PathLike, rgb: torch.Tensor, bits: int = 8, info:
             if not ok:
                 raise RawZoomError(f"{path}: OpenCV could not encode the image")
             with open(tmp, "wb") as fh:
-                fh.write(_png_with_metadata(encoded.tobytes(), info))
+                _write_png_with_metadata(fh, encoded.data, info)
         else:
             from PIL import Image
 

@@ -351,3 +351,34 @@ def test_black_level_stage_refuses_levels_that_make_no_image(params):
 def test_resize_refuses_absurd_scales():
     with pytest.raises(ConfigError, match="resize scale"):
         rz.Pipeline.from_config({"input": "linear_rgb", "stages": [{"type": "resize", "params": {"scale": 1e6}}]})
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "BGGR", "GRBG", "GBRG"])
+def test_malvar_demosaic_matches_colour_demosaicing_inside_the_frame(cfa):
+    import colour_demosaicing as cd
+
+    x = torch.rand(2, 1, 40, 48, dtype=torch.float64)
+    ours = F.demosaic(x, cfa, "malvar2004")[1].permute(1, 2, 0).numpy()
+    reference = cd.demosaicing_CFA_Bayer_Malvar2004(x[1, 0].numpy(), pattern=cfa)
+    assert abs(ours - reference)[4:-4, 4:-4].max() < 1e-12
+    x.requires_grad_()
+    F.demosaic(x, cfa, "malvar2004").sum().backward()
+    assert x.grad is not None  # differentiable
+
+
+@pytest.mark.parametrize("demosaic", ["bilinear", "malvar2004", "half", "menon2007"])
+def test_rendering_in_strips_equals_the_whole_frame(sample_raw, demosaic):
+    """Strips of rows with their stages' halo of context give the whole frame's image (up to the float32
+    rounding of a convolution run at another size: one level in 16 bits); a pipeline with a non-local
+    stage renders whole."""
+    from rawzoom_isp.imageio import to_integers
+    from rawzoom_isp.isp.strips import pipeline_halo, render_array
+
+    raw = sample_raw.crop(0, 0, 256, 320)
+    pipe = rz.Pipeline.classical(demosaic=demosaic)
+    assert pipeline_halo(pipe) == {"bilinear": 1, "malvar2004": 2, "half": 0, "menon2007": 12}[demosaic]
+    strips, whole = render_array(pipe, raw, 16, rows=32).astype(int), to_integers(pipe(raw), 16).astype(int)
+    assert abs(strips - whole).max() <= 1
+    zoomed = rz.Pipeline([*pipe.stages.items(), ("zoom", rz.Resize(2.0))])
+    assert pipeline_halo(zoomed) is None
+    assert render_array(zoomed, raw, 8, rows=32).shape[:2] == tuple(2 * s for s in pipe(raw).shape[-2:])

@@ -3,6 +3,8 @@ unbatched (C, H, W) tensors (Bayer also (H, W)), follow the input's device and d
 differentiable unless stated otherwise. Per-image parameters may carry a leading batch dimension."""
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -96,20 +98,79 @@ def demosaic_bilinear(x: torch.Tensor, cfa: str) -> torch.Tensor:
     return rgb.reshape(*lead, 3, height, width)
 
 
+_MALVAR = torch.tensor([
+    [[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]],  # G at R, B
+    [[0, 0, 0.5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0], [0, 0, 0.5, 0, 0]],  # along row
+    [[0, 0, -1, 0, 0], [0, -1, 4, -1, 0], [0.5, 0, 5, 0, 0.5], [0, -1, 4, -1, 0], [0, 0, -1, 0, 0]],  # along column
+    [[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]],  # R at B
+]) / 8
+
+
+def _malvar_sources(cfa: str) -> list[list[int]]:
+    """For each colour (R, G, B) and 2x2 tile position (row-major), what gives it: 0 the site's own
+    sample, k > 0 the mosaic convolved with ``_MALVAR[k - 1]``."""
+    tile = check_pattern(cfa)
+    table = []
+    for colour in "RGB":
+        row = []
+        for position, site in enumerate(tile):
+            dy, dx = divmod(position, 2)
+            if site == colour:
+                row.append(0)
+            elif colour == "G":
+                row.append(1)
+            elif site == "G":  # R or B at a green site: interpolated along the row holding that colour, or the column
+                same_row = tile[2 * dy + (1 - dx)] == colour
+                row.append(2 if same_row else 3)
+            else:  # R at a B site, B at an R site
+                row.append(4)
+        table.append(row)
+    return table
+
+
+@functools.lru_cache(maxsize=4)
+def _malvar_packed_weights(cfa: str) -> torch.Tensor:
+    """The Malvar filters as one 3 x 3 convolution of the mosaic's 2x2 tiles (its pixel_unshuffle,
+    channels = tile positions row-major) into 3 colours x 4 positions: (12, 4, 3, 3)."""
+    weights = torch.zeros(12, 4, 3, 3, dtype=torch.float64)
+    for colour, row in enumerate(_malvar_sources(cfa)):
+        for position, source in enumerate(row):
+            dy, dx = divmod(position, 2)
+            out = 4 * colour + position
+            if source == 0:
+                weights[out, position, 1, 1] = 1.0
+                continue
+            kernel = _MALVAR[source - 1].double()
+            for u in range(5):
+                for v in range(5):
+                    r, c = dy + u - 2, dx + v - 2  # mosaic offset from the tile's top-left site
+                    weights[out, 2 * (r % 2) + c % 2, r // 2 + 1, c // 2 + 1] += kernel[u, v]
+    return weights
+
+
+def demosaic_malvar(x: torch.Tensor, cfa: str) -> torch.Tensor:
+    """Malvar, He and Cutler's (2004) gradient-corrected bilinear demosaic, differentiable: each missing
+    colour from 5 x 5 linear filters of the mosaic, run as one 3 x 3 convolution over its 2x2 tiles
+    (the same as colour-demosaicing's Malvar2004 away from the borders; at the borders the tiles are
+    mirrored, which keeps the CFA phase). (..., 1, H, W) -> (..., 3, H, W)."""
+    _check_even(x, "demosaic_malvar")
+    lead = x.shape[:-3]
+    height, width = x.shape[-2:]
+    tiles = F.pad(F.pixel_unshuffle(x.reshape(-1, 1, height, width), 2), (1, 1, 1, 1), mode="reflect")
+    out = F.conv2d(tiles, _malvar_packed_weights(check_pattern(cfa)).to(x))  # (B, 3 x 4, H/2, W/2)
+    return F.pixel_shuffle(out.reshape(-1, 4, height // 2, width // 2), 2).reshape(*lead, 3, height, width)
+
+
 def demosaic_colour(x: torch.Tensor, cfa: str, method: str) -> torch.Tensor:
-    """Demosaic with colour-demosaicing ("bilinear", "malvar2004", "menon2007"). Runs in numpy on the
-    CPU and is NOT differentiable: the result carries no gradient."""
+    """Demosaic with colour-demosaicing ("bilinear", "menon2007"). Runs in numpy on the CPU and is NOT
+    differentiable: the result carries no gradient."""
     import warnings
 
     with warnings.catch_warnings():  # colour-science warns that matplotlib is absent; we do not plot
         warnings.simplefilter("ignore")
         import colour_demosaicing as cd
 
-    functions = {
-        "bilinear": cd.demosaicing_CFA_Bayer_bilinear,
-        "malvar2004": cd.demosaicing_CFA_Bayer_Malvar2004,
-        "menon2007": cd.demosaicing_CFA_Bayer_Menon2007,
-    }
+    functions = {"bilinear": cd.demosaicing_CFA_Bayer_bilinear, "menon2007": cd.demosaicing_CFA_Bayer_Menon2007}
     function = functions[method]
     lead = x.shape[:-3]
     height, width = x.shape[-2:]
@@ -120,9 +181,9 @@ def demosaic_colour(x: torch.Tensor, cfa: str, method: str) -> torch.Tensor:
 
 def demosaic(x: torch.Tensor, cfa: str, method: str = "bilinear") -> torch.Tensor:
     """Mosaic (..., 1, H, W) or packed raw (..., 4, h, w) -> linear camera RGB. ``bilinear``:
-    ``demosaic_bilinear``, full size. ``half``: ``packed_to_rgb_half``, one pixel per 2x2 tile (LibRaw's
-    half_size). ``colour_bilinear``, ``malvar2004``, ``menon2007``: ``demosaic_colour`` (not
-    differentiable)."""
+    ``demosaic_bilinear``, full size. ``malvar2004``: ``demosaic_malvar``. ``half``:
+    ``packed_to_rgb_half``, one pixel per 2x2 tile (LibRaw's half_size). ``colour_bilinear``,
+    ``menon2007``: ``demosaic_colour`` (not differentiable)."""
     if method not in DEMOSAIC_METHODS:
         raise ConfigError(f"demosaic method must be one of {', '.join(DEMOSAIC_METHODS)}, got {method!r}")
     packed = x.shape[-3] == 4
@@ -131,6 +192,8 @@ def demosaic(x: torch.Tensor, cfa: str, method: str = "bilinear") -> torch.Tenso
     mosaic = unpack_bayer(x, cfa) if packed else x
     if method == "bilinear":
         return demosaic_bilinear(mosaic, cfa)
+    if method == "malvar2004":
+        return demosaic_malvar(mosaic, cfa)
     return demosaic_colour(mosaic, cfa, method.removeprefix("colour_"))
 
 

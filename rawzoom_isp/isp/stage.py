@@ -29,6 +29,12 @@ class Stage(nn.Module):
             )
         return self.gives or kind
 
+    @property
+    def halo(self) -> int | None:
+        """How many input pixels around an output pixel it depends on, in each direction; None when the
+        stage is not local (a resampling, a network that tiles itself). Pointwise stages: 0."""
+        return 0
+
     def params(self) -> dict[str, Any]:
         """Constructor arguments, for configs: None values left out, tensors as lists."""
         out = {}

@@ -87,6 +87,12 @@ class Demosaic(_CfaStage):
     takes = frozenset({DataKind.BAYER, DataKind.PACKED})
     gives = DataKind.LINEAR_RGB
 
+    HALOS = {"bilinear": 1, "colour_bilinear": 1, "malvar2004": 2, "half": 0, "menon2007": 12}
+
+    @property
+    def halo(self) -> int:
+        return self.HALOS[self.method]
+
     def __init__(self, method: str = "bilinear", cfa: str | None = None):
         super().__init__(cfa)
         self.method = _choice("demosaic method", method, F.DEMOSAIC_METHODS)
@@ -178,6 +184,8 @@ class Resize(Stage):
     """Resample RGB by ``scale`` (bicubic by default): the classical zoom the learned zoom must beat."""
 
     takes = _RGB
+
+    halo = None  # a resampling changes the grid: not rendered in strips
 
     def __init__(self, scale: float = 4.0, mode: str = "bicubic", clip: bool = True):
         super().__init__()

@@ -78,6 +78,7 @@ class LearnedZoom(Stage):
     compute in fp32)."""
 
     gives = DataKind.DISPLAY_RGB
+    halo = None  # it tiles itself (run_tiled)
 
     def __init__(self, weights: str = "default", scale: int | None = None, tile: int = DEFAULT_TILE,
                  progress: bool = False):
