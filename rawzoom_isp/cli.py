@@ -397,8 +397,10 @@ def _cmd_export(args) -> None:
     from .export import export_pipeline
 
     written = export_pipeline(args.pipeline, args.output, fmt="onnx" if args.onnx else "pt2", scale=args.scale,
-                              weights=args.weights, size=tuple(args.size), force=args.force)
-    console.say(f"wrote {written}")
+                              weights=args.weights, size=tuple(args.size), cfa=args.cfa, force=args.force,
+                              demosaic=args.demosaic)
+    console.say(f"wrote {written} (input: a {args.cfa} mosaic; other patterns: flip them into it, see "
+                "examples/onnx_zoom.py)")
 
 
 def _cmd_demo(args) -> None:
@@ -602,7 +604,11 @@ def build_parser() -> _Parser:
     export.add_argument("--weights", default="default", help="a checkpoint (default: the shipped weights)")
     export.add_argument("--size", type=_number_in(16, 8192), nargs=2, default=[256, 256], metavar=("H", "W"),
                         help="example mosaic size; height and width stay dynamic")
-    export.add_argument("-o", "--output", required=True)
+    export.add_argument("--cfa", choices=PATTERNS, default="RGGB",
+                        help="the CFA of the mosaics it will take (recorded in the file; default RGGB)")
+    export.add_argument("--demosaic", choices=["bilinear", "malvar2004", "half"], default="malvar2004",
+                        help="the classical pipeline's demosaic")
+    export.add_argument("-o", "--output", required=True, help="the file: .onnx for --onnx, .pt2 for --pt2")
     export.add_argument("--force", action="store_true", help="overwrite an existing output")
     export.set_defaults(run=_cmd_export)
 

@@ -2,21 +2,26 @@
 
 An exported pipeline is ``PipelineProgram``: the raw mosaic (1, 1, H, W) in digital numbers plus the
 shot's metadata as tensors (black level (2, 2), white level (), WB gains (3,), camera -> sRGB (3, 3))
-in, display sRGB out; the CFA pattern is fixed when exporting (one per sensor). Height and width
-stay dynamic (even). The learned pipeline is exported untiled: tiling is the caller's loop, not part
-of the graph (``rz.models.run_tiled`` shows how). Classical pipelines export with the differentiable
-demosaics (bilinear, half) only.
+in, display sRGB out. The CFA pattern is fixed when exporting (``cfa``, one per sensor) and recorded
+in the file with the zoom factor, the input layout and the library version (``metadata``; ONNX
+metadata_props, or ``rawzoom.json`` in a .pt2 archive): a mosaic of another pattern must be flipped
+into it first and the output flipped back (``examples/onnx_zoom.py``). Height and width stay dynamic
+(even). The learned pipeline is exported untiled: tiling is the caller's loop, not part of the graph
+(``rz.models.run_tiled`` shows how). Classical pipelines export with the differentiable demosaics
+(bilinear, malvar2004, half) only.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import torch
 from torch import nn
 
 from .atomic import atomic_path
-from .errors import ConfigError, OutputExistsError, RawZoomError
+from .errors import ConfigError, MissingDependencyError, OutputExistsError
 from .isp.pipeline import Pipeline
+from .raw.cfa import check_pattern
 from .raw.image import RawMeta
 
 FORMATS = ("pt2", "onnx")
@@ -36,19 +41,38 @@ class PipelineProgram(nn.Module):
         return self.pipeline(bayer, meta)
 
 
+EXPORTABLE_DEMOSAICS = ("bilinear", "malvar2004", "half")
+INPUT_LAYOUT = ("bayer (1, 1, H, W) raw digital numbers, H and W even, in the recorded CFA; black_level (2, 2) "
+                "per CFA position; white_level (); wb_gains (3,) R, G, B with G = 1; cam_to_srgb (3, 3)")
+
+
 def build_program(kind: str = "learned", scale: int | None = None, weights: str = "default", cfa: str = "RGGB",
-                  demosaic: str = "bilinear") -> PipelineProgram:
+                  demosaic: str = "malvar2004") -> PipelineProgram:
     """The program of the learned pipeline (``Pipeline.default``, untiled: the shipped model of
-    ``scale`` or a checkpoint, which knows its factor) or the classical one."""
+    ``scale`` or a checkpoint, which knows its factor) or the classical one, for mosaics in ``cfa``."""
     if kind == "learned":
         pipeline = Pipeline.default(scale=scale, weights=weights, tile=0)
     elif kind == "classical":
-        if demosaic not in ("bilinear", "half"):
-            raise ConfigError(f"demosaic {demosaic!r} runs outside torch and cannot be exported; use bilinear or half")
+        if demosaic not in EXPORTABLE_DEMOSAICS:
+            raise ConfigError(f"demosaic {demosaic!r} runs outside torch and cannot be exported; use one of "
+                              f"{', '.join(EXPORTABLE_DEMOSAICS)}")
         pipeline = Pipeline.classical(demosaic=demosaic)
     else:
         raise ConfigError(f"pipeline must be 'learned' or 'classical', got {kind!r}")
-    return PipelineProgram(pipeline.eval(), cfa).eval()
+    return PipelineProgram(pipeline.eval(), check_pattern(cfa)).eval()
+
+
+def metadata(program: PipelineProgram) -> dict[str, str]:
+    """What an exported file records about itself (all values text): the library and format
+    version, the pipeline kind, its zoom factor, the CFA it expects, the input layout and output."""
+    from . import __version__
+
+    zoom = program.pipeline["zoom"] if "zoom" in program.pipeline.names else None
+    return {"rawzoom_isp.version": __version__, "rawzoom_isp.format": "1",
+            "rawzoom_isp.pipeline": "learned" if zoom is not None else "classical",
+            "rawzoom_isp.scale": str(zoom.scale if zoom is not None else 1), "rawzoom_isp.cfa": program.cfa,
+            "rawzoom_isp.inputs": INPUT_LAYOUT,
+            "rawzoom_isp.output": "srgb (1, 3, scale H, scale W) display sRGB in [0, 1], stored orientation"}
 
 
 def example_inputs(height: int = 256, width: int = 256, white: float = 16383.0) -> tuple[torch.Tensor, ...]:
@@ -71,6 +95,8 @@ def export_program(program: PipelineProgram, path: str | os.PathLike, fmt: str =
     path = os.fspath(path)
     if fmt not in FORMATS:
         raise ConfigError(f"export format must be one of {FORMATS}, got {fmt!r}")
+    if os.path.splitext(path)[1].lower() != f".{fmt}":
+        raise ConfigError(f"{path}: a {fmt} export is named .{fmt}")
     if os.path.exists(path) and not force:
         raise OutputExistsError(f"{path}: exists; pass --force to overwrite it")
     if size[0] % 2 or size[1] % 2 or min(size) < 16:
@@ -79,21 +105,40 @@ def export_program(program: PipelineProgram, path: str | os.PathLike, fmt: str =
     with torch.no_grad(), atomic_path(path) as tmp:
         if fmt == "pt2":
             exported = torch.export.export(program, example, dynamic_shapes=_dynamic_shapes())
-            torch.export.save(exported, tmp)
+            torch.export.save(exported, tmp, extra_files={"rawzoom.json": json.dumps(metadata(program))})
         else:
             try:
                 import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
             except ImportError:
-                raise RawZoomError("ONNX export needs the onnx and onnxscript packages (pip install onnx "
-                                   "onnxscript)") from None
+                raise MissingDependencyError("ONNX export needs the onnx and onnxscript packages (pip install onnx "
+                                             "onnxscript)") from None
             torch.onnx.export(program, example, tmp, dynamo=True, dynamic_shapes=_dynamic_shapes(),
                               input_names=["bayer", "black_level", "white_level", "wb_gains", "cam_to_srgb"],
                               output_names=["srgb"], external_data=False)
+            import onnx
+
+            model = onnx.load(tmp)
+            for key, value in metadata(program).items():
+                entry = model.metadata_props.add()
+                entry.key, entry.value = key, value
+            onnx.save(model, tmp)
     return path
 
 
 def export_pipeline(kind: str, path: str | os.PathLike, fmt: str = "pt2", scale: int | None = None,
-                    weights: str = "default",
-                    size: tuple[int, int] = (256, 256), cfa: str = "RGGB", force: bool = False) -> str:
+                    weights: str = "default", size: tuple[int, int] = (256, 256), cfa: str = "RGGB",
+                    force: bool = False, demosaic: str = "malvar2004") -> str:
     """``build_program`` then ``export_program`` (what ``rawzoom export`` runs)."""
-    return export_program(build_program(kind, scale, weights, cfa), path, fmt, size, force)
+    return export_program(build_program(kind, scale, weights, cfa, demosaic), path, fmt, size, force)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata`` an exported .onnx or .pt2 file records."""
+    path = os.fspath(path)
+    if path.lower().endswith(".onnx"):
+        import onnx
+
+        return {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+    extra = {"rawzoom.json": ""}
+    torch.export.load(path, extra_files=extra)
+    return json.loads(extra["rawzoom.json"] or "{}")

@@ -54,3 +54,22 @@ def test_api_reference_is_current():
     make_api = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_api)
     assert (REPO / "docs" / "API.md").read_text() == make_api.render(), "run: python docs/make_api.py"
+
+
+@pytest.mark.slow
+def test_onnx_zoom_runs_the_exported_model_on_every_cfa(tmp_path):
+    """The learned 4x pipeline exported once (RGGB) matches eager on crops at every CFA phase, and the
+    file says what it takes."""
+    from rawzoom_isp.cli import main
+    from rawzoom_isp.export import read_metadata
+
+    model = tmp_path / "zoom.onnx"
+    assert main(["export", "--onnx", "-o", str(model), "--size", "64", "64", "-q"]) == 0
+    meta = read_metadata(model)
+    assert meta["rawzoom_isp.cfa"] == "RGGB" and meta["rawzoom_isp.scale"] == "4"
+    assert "bayer" in meta["rawzoom_isp.inputs"]
+    for top, left in ((0, 0), (0, 1), (1, 0), (1, 1)):  # GoPro frames are mirrored: display boxes vary the CFA
+        printed = _run("onnx_zoom.py", model, SAMPLE, "--region", 100 + top, 200 + left, 64, 64, cwd=tmp_path)
+        difference = float(printed.rsplit("max difference to eager", 1)[1])
+        assert difference < 1e-3, printed
+    assert main(["export", "--pt2", "-o", str(tmp_path / "zoom.onnx"), "-q"]) == 1  # the name says ONNX
