@@ -24,6 +24,7 @@ from .raw.cfa import PATTERNS
 from .raw.reader import RAW_EXTENSIONS
 
 IMAGE_FORMATS = ("png", "tif", "jpg")
+_FILE_KINDS = {"png", "tif", "tiff", "jpg", "jpeg", "dng"}
 
 
 class _Console:
@@ -75,6 +76,10 @@ def _outputs(inputs: list[str], output: str, fmt: str | None, suffix: str = "") 
     format unless --format says otherwise, which must agree). Several inputs, an existing folder, or
     a name ending in a separator: a folder, with <input stem><suffix>.<format>."""
     folder = len(inputs) > 1 or os.path.isdir(output) or output.endswith(("/", os.sep))
+    named_like_a_file = os.path.splitext(output.rstrip("/" + os.sep))[1].lower().lstrip(".") in _FILE_KINDS
+    if len(inputs) > 1 and named_like_a_file and not os.path.isdir(output):
+        raise RawZoomError(f"{output}: {len(inputs)} inputs need a folder for -o (a name without an image "
+                           "extension, or ending in /)")
     if not folder:
         ext = os.path.splitext(output)[1].lower().lstrip(".")
         ext = {"tiff": "tif", "jpeg": "jpg"}.get(ext, ext)
@@ -93,7 +98,8 @@ def _outputs(inputs: list[str], output: str, fmt: str | None, suffix: str = "") 
 
 def _check_outputs(paths: list[str], args, inputs: list[str] = ()) -> None:
     """Before any work: each output's format and bits are writable, no output is an input (even with
-    --force), and nothing is overwritten without --force."""
+    --force), and nothing is overwritten without --force (with --skip-existing, those inputs are
+    skipped instead)."""
     from .imageio import check_image_path
 
     sources = {os.path.realpath(p) for p in inputs}
@@ -102,8 +108,33 @@ def _check_outputs(paths: list[str], args, inputs: list[str] = ()) -> None:
             raise RawZoomError(f"{path}: is an input of this command; write the output elsewhere")
         if not path.lower().endswith(".dng"):
             check_image_path(path, args.bits)
-        if os.path.exists(path) and not args.force:
-            raise OutputExistsError(f"{path}: exists; pass --force to overwrite it")
+        if os.path.exists(path) and not args.force and not getattr(args, "skip_existing", False):
+            raise OutputExistsError(f"{path}: exists; pass --force to overwrite it (or --skip-existing)")
+
+
+def _each(command: str, pairs: list[tuple[str, list[str]]], args, work) -> None:
+    """``work(source, targets)`` for each input: with --skip-existing, inputs whose outputs all exist
+    are skipped; with --continue-on-error, a failing input prints its one-line error and the batch
+    goes on, ending with a summary and a RawZoomError if any failed."""
+    done = skipped = 0
+    failed = []
+    for source, targets in _progress(pairs, command):
+        if getattr(args, "skip_existing", False) and not args.force and all(os.path.exists(t) for t in targets):
+            skipped += 1
+            continue
+        try:
+            work(source, targets)
+            done += 1
+        except (RawZoomError, OSError) as exc:
+            if not args.continue_on_error:
+                raise
+            failed.append(source)
+            print(f"rawzoom {command}: error: {exc}", file=sys.stderr)
+    if len(pairs) > 1 or skipped or failed:
+        console.say(f"{command}: {done} written, {skipped} skipped (outputs exist), {len(failed)} failed")
+    if failed:
+        raise RawZoomError(f"{len(failed)} of {len(pairs)} inputs failed: {', '.join(failed[:5])}"
+                           + (" ..." if len(failed) > 5 else ""))
 
 
 def _raw_options(args) -> dict:
@@ -180,7 +211,9 @@ def _cmd_render(args) -> None:
     inputs = _inputs(args.files)
     outputs = _outputs(inputs, args.output, args.format)
     _check_outputs(outputs, args, inputs)
-    for source, target in zip(_progress(inputs, "render"), outputs):
+
+    def render_one(source: str, targets: list[str]) -> None:
+        target = targets[0]
         raw = read_raw(source, **_raw_options(args))
         _check_pixels(source, raw.shape[0] * raw.shape[1], args.max_pixels)
         pipe = _classical_pipeline(raw, args)
@@ -190,7 +223,7 @@ def _cmd_render(args) -> None:
             rgb, steps = pipe(raw, return_intermediates=True)
             _write(target, rgb, raw, args, linear=steps.get("demosaic"))
             console.say(f"wrote {target} ({rgb.shape[2]}x{rgb.shape[1]})")
-            continue
+            return
         array = render_array(pipe, raw, args.bits)  # in strips when the pipeline allows: bounded memory
         if not args.no_orient:
             array = apply_orientation(torch_view(array), raw.orientation).permute(1, 2, 0).contiguous().numpy()
@@ -198,6 +231,8 @@ def _cmd_render(args) -> None:
                                                    orientation=raw.orientation if args.no_orient else 1),
                           overwrite=args.force)
         console.say(f"wrote {target} ({array.shape[1]}x{array.shape[0]})")
+
+    _each("render", [(source, [target]) for source, target in zip(inputs, outputs)], args, render_one)
 
 
 def torch_view(array):
@@ -271,8 +306,9 @@ def _cmd_zoom(args) -> None:
     pipe = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile,
                             progress=not console.quiet)
     factor = pipe["zoom"].scale
-    for number, (source, target) in enumerate(zip(_progress(inputs, "zoom"), outputs)):
-        whole = read_raw(source, **_raw_options(args))
+
+    def zoom_one(source: str, targets: list[str]) -> None:
+        whole = _without_missing_colour(read_raw(source, **_raw_options(args)))
         raw = _zoom_region(whole, args)
         pixels = raw.shape[0] * raw.shape[1] * factor ** 2
         if pixels > args.max_pixels:
@@ -282,19 +318,35 @@ def _cmd_zoom(args) -> None:
                 "(--centre, --region) or raise --max-pixels"
             )
 
-        def sized(image, whole=whole):  # --centre N: the model's factor, then a resample to the input's size
+        def sized(image):  # --centre N: the model's factor, then a resample to the input's size
             return resize_to(image, *whole.shape) if args.centre and image.shape[-2:] != whole.shape else image
 
         with torch.no_grad():
             rgb, steps = pipe(raw.bayer.to(device), raw.meta, return_intermediates=True)
         linear = sized(steps["zoom"].cpu()) if pipe["zoom"].gives == DataKind.LINEAR_RGB else None
         rgb = sized(rgb.cpu())
-        _write(target, rgb, raw, args, linear=linear)
+        _write(targets[0], rgb, raw, args, linear=linear)
         how = f"learned {factor}x zoom" + (f", resampled to the input's size ({args.centre:g}x)" if args.centre else "")
-        console.say(f"wrote {target} ({rgb.shape[2]}x{rgb.shape[1]}, {how})")
+        console.say(f"wrote {targets[0]} ({rgb.shape[2]}x{rgb.shape[1]}, {how})")
         if args.compare:
-            _write(compared[number], sized(baseline("libraw", raw, factor)), raw, args)
-            console.say(f"wrote {compared[number]} (LibRaw AHD render, bicubic)")
+            _write(targets[1], sized(baseline("libraw", raw, factor)), raw, args)
+            console.say(f"wrote {targets[1]} (LibRaw AHD render, bicubic)")
+
+    pairs = [(source, [target] + ([_beside(target, "libraw")] if args.compare else []))
+             for source, target in zip(inputs, outputs)]
+    _each("zoom", pairs, args, zoom_one)
+
+
+def _without_missing_colour(raw):
+    """A raw without a colour matrix (a headerless dump) zooms in camera RGB, said once per file."""
+    import dataclasses
+
+    import torch
+
+    if raw.cam_to_srgb is not None:
+        return raw
+    console.say(f"rawzoom: note: {raw.path} has no colour matrix; the zoom stays in camera RGB")
+    return dataclasses.replace(raw, cam_to_srgb=torch.eye(3))
 
 
 def _device(name: str):
@@ -446,6 +498,10 @@ def _raw_arguments() -> _Parser:
 def _output_arguments(parser: _Parser, formats: tuple[str, ...]) -> None:
     parser.add_argument("-o", "--output", required=True,
                         help="output file, or a folder (several inputs, or a name ending in /)")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="skip inputs whose outputs exist (resume a batch)")
+    parser.add_argument("--continue-on-error", action="store_true",
+                        help="go on past a failing input; a summary at the end, exit 1 if any failed")
     parser.add_argument("--format", choices=formats, help="output format in a folder (default png)")
     parser.add_argument("--bits", type=int, choices=[8, 16], default=8)
     parser.add_argument("--no-orient", action="store_true", help="keep the sensor's orientation")

@@ -244,3 +244,33 @@ def test_export_commands_match_eager(tmp_path):
     program = torch.export.load(tmp_path / "c.pt2").module()
     inputs = example_inputs(48, 64)  # another size: height and width are dynamic
     torch.testing.assert_close(program(*inputs), build_program("classical")(*inputs))
+
+
+def test_batches_skip_what_exists_and_go_on_past_a_bad_file(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw = rz.read_raw(SAMPLE)
+    for name in ("a", "c"):
+        rz.write_dng(folder / f"{name}.dng", raw.crop(0, 0, 64, 64))
+    (folder / "b.dng").write_text("not a raw")
+    out = tmp_path / "out"
+    assert main(["render", str(folder), "-o", f"{out}/"]) == 1  # the first bad file stops a plain batch
+    assert main(["render", str(folder), "-o", f"{out}/", "--continue-on-error", "--skip-existing"]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    captured = capsys.readouterr()
+    assert "1 written, 1 skipped" in captured.out and "1 of 3 inputs failed" in captured.err
+    before = (out / "a.png").stat().st_mtime_ns
+    (folder / "b.dng").unlink()
+    assert main(["render", str(folder), "-o", f"{out}/", "--skip-existing"]) == 0
+    assert (out / "a.png").stat().st_mtime_ns == before
+    assert main(["render", str(folder), "-o", str(tmp_path / "two.png")]) == 1  # several inputs need a folder
+    assert not (tmp_path / "two.png").exists()
+
+
+def test_zoom_of_a_raw_without_colour_matrix_stays_in_camera_rgb(tmp_path, capsys):
+    data = (rz.read_raw(SAMPLE).crop(0, 0, 64, 64).bayer.numpy()).astype("<u2")
+    data.tofile(tmp_path / "dump.raw")
+    assert main(["zoom", str(tmp_path / "dump.raw"), "--shape", "64", "64", "--cfa", "RGGB", "--black", "0",
+                 "--white", "16383", "-o", str(tmp_path / "z.png")]) == 0
+    assert "no colour matrix" in capsys.readouterr().out
+    assert rz.imageio.read_image(tmp_path / "z.png").shape == (3, 256, 256)
