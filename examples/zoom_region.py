@@ -2,7 +2,7 @@
 keep developing in a raw editor.
 
     python examples/zoom_region.py RAW TOP LEFT HEIGHT WIDTH OUT_STEM
-(TOP LEFT HEIGHT WIDTH in the stored mosaic's pixels)
+(TOP LEFT HEIGHT WIDTH in the displayed image's pixels, as `rawzoom zoom --region` takes them)
 """
 import argparse
 
@@ -10,7 +10,6 @@ import torch
 
 import rawzoom_isp as rz
 from rawzoom_isp.imageio import ImageInfo, write_image
-from rawzoom_isp.isp.functional import apply_orientation
 from rawzoom_isp.raw.dng import write_linear_dng
 
 
@@ -20,11 +19,12 @@ def main() -> None:
     parser.add_argument("box", type=int, nargs=4)
     parser.add_argument("out")
     args = parser.parse_args()
-    raw = rz.read_raw(args.raw).crop(*args.box)
+    # The displayed image's box, turned as displayed: the zoom comes out the way a viewer shows it.
+    raw = rz.read_raw(args.raw).oriented().crop_displayed(*args.box)
     pipe = rz.Pipeline.default(scale=4)
     with torch.no_grad():
         rgb, steps = pipe(raw, return_intermediates=True)
-    write_image(f"{args.out}.png", apply_orientation(rgb, raw.orientation), info=ImageInfo(raw.make, raw.model))
+    write_image(f"{args.out}.png", rgb, info=ImageInfo(raw.make, raw.model))
     write_linear_dng(f"{args.out}.dng", steps["zoom"], raw)  # linear camera RGB, before white balance
     print(f"wrote {args.out}.png and {args.out}.dng ({rgb.shape[2]}x{rgb.shape[1]})")
 

@@ -29,10 +29,14 @@ def test_render_folder(raws, tmp_path):
     assert "left.dng" in printed and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["left.png", "right.png"]
 
 
-def test_zoom_region(tmp_path):
+def test_zoom_region_takes_the_command_lines_displayed_coordinates(tmp_path):
+    from rawzoom_isp.cli import main
+
     _run("zoom_region.py", SAMPLE, 101, 200, 64, 96, tmp_path / "zoomed", cwd=tmp_path)
-    assert rz.imageio.read_image(tmp_path / "zoomed.png").shape == (3, 256, 384)
-    assert (tmp_path / "zoomed.dng").stat().st_size > 0
+    ours = rz.imageio.read_image(tmp_path / "zoomed.png")
+    assert ours.shape == (3, 256, 384) and (tmp_path / "zoomed.dng").stat().st_size > 0
+    assert main(["zoom", str(SAMPLE), "--region", "101", "200", "64", "96", "-o", str(tmp_path / "cli.png")]) == 0
+    assert float((rz.imageio.read_image(tmp_path / "cli.png") - ours).abs().max()) <= 1 / 255
 
 
 def test_train_tiny(raws, tmp_path):

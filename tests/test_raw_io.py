@@ -255,3 +255,16 @@ def test_missing_pixel_data_is_refused_unless_accepted(tmp_path, sample_raw):
     with pytest.raises(CorruptRawError, match="75% of the rows"):
         rz.read_raw(tmp_path / "damaged.dng")
     assert rz.read_raw(tmp_path / "damaged.dng", check_data=False).shape == (256, 256)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_oriented_raw_renders_as_the_displayed_image(sample_raw, orientation):
+    """raw.oriented(): the mosaic turned as displayed, with its CFA and black tile; rendering it equals
+    turning the render of the stored mosaic."""
+    from dataclasses import replace
+
+    raw = replace(sample_raw.crop(1, 0, 64, 96), orientation=orientation)
+    turned = raw.oriented()
+    assert turned.orientation == 1 and turned.shape == raw.display_shape
+    expected = rz.isp.functional.apply_orientation(rz.Pipeline.classical()(raw), orientation)
+    torch.testing.assert_close(rz.Pipeline.classical()(turned), expected, atol=1e-6, rtol=0)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..errors import ConfigError, DataError, RawShapeError, ShapeError
-from .cfa import check_pattern, shifted_pattern
-from .orientation import display_box_to_stored
+from .cfa import check_pattern, shifted_pattern, transform_pattern
+from .orientation import apply_orientation, display_box_to_stored
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,23 @@ class RawImage:
         """(rows, columns) as displayed, after the EXIF orientation."""
         rows, cols = self.shape
         return (cols, rows) if self.orientation >= 5 else (rows, cols)
+
+    def oriented(self) -> RawImage:
+        """This raw as it is displayed: its mosaic turned as its EXIF orientation says (the same flips
+        and transposes of the CFA pattern, black-level tile and noise planes), orientation 1. What the
+        command line's outputs show; ``Pipeline``'s output of ``raw.oriented()`` needs no turning."""
+        if self.orientation == 1:
+            return self
+        transpose = self.orientation >= 5
+        flip_v, flip_h = {2: (False, True), 3: (True, True), 4: (True, False), 5: (False, False),
+                          6: (False, True), 7: (True, True), 8: (True, False)}[self.orientation]
+        profile = self.noise_profile
+        if profile is not None and transpose and len(profile) == 4:
+            profile = profile[[0, 2, 1, 3]]  # the green of the red rows becomes the green of the red columns
+        return replace(self, bayer=apply_orientation(self.bayer, self.orientation).contiguous(),
+                       cfa=transform_pattern(self.cfa, flip_v, flip_h, transpose),
+                       black_level=apply_orientation(self.black_level, self.orientation).contiguous(),
+                       noise_profile=profile, orientation=1)
 
     def crop_displayed(self, top: int, left: int, height: int, width: int) -> RawImage:
         """The window of the mosaic that shows the box (top, left, height, width) of the displayed
