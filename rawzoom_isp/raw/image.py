@@ -96,6 +96,13 @@ class RawImage:
         check_levels(self.black_level.numpy(), self.white_level, None,
                      lambda reason: ConfigError(f"{self.path or 'RawImage'}: {reason}"))
 
+    def __repr__(self) -> str:
+        gains = ", ".join(f"{g:.3f}" for g in self.wb_gains.tolist())
+        black = sorted({round(float(b), 3) for b in self.black_level.flatten()})
+        return (f"RawImage({self.shape[0]}x{self.shape[1]} {self.cfa}, black {black}, white {self.white_level:g}, "
+                f"wb [{gains}] ({self.wb_source}), colour matrix {'yes' if self.cam_to_srgb is not None else 'none'}, "
+                f"orientation {self.orientation}, {self.make or '?'} {self.model or '?'}, path {self.path!r})")
+
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.bayer.shape)
