@@ -18,8 +18,9 @@ import sys
 import warnings
 
 from . import __version__
+from .color import OUTPUT_SPACES
 from .errors import OutputExistsError, RawZoomError
-from .isp.kinds import DEMOSAIC_METHODS, DataKind
+from .isp.kinds import DEMOSAIC_METHODS, HIGHLIGHT_MODES, DataKind
 from .raw.cfa import PATTERNS
 from .raw.reader import RAW_EXTENSIONS
 
@@ -156,7 +157,7 @@ def _progress(items: list, what: str):
 
 def _write(path: str, rgb, raw, args, linear=None) -> None:
     """An output image (PNG/TIFF/JPEG with ICC and EXIF), or for .dng the linear DNG of ``linear``."""
-    from .imageio import ImageInfo, write_image
+    from .imageio import write_image
     from .isp.functional import apply_orientation
 
     if path.lower().endswith(".dng"):
@@ -168,8 +169,16 @@ def _write(path: str, rgb, raw, args, linear=None) -> None:
         return
     if not args.no_orient:
         rgb = apply_orientation(rgb, raw.orientation)
-    write_image(path, rgb, bits=args.bits, overwrite=args.force,
-                info=ImageInfo(raw.make, raw.model, orientation=raw.orientation if args.no_orient else 1))
+    write_image(path, rgb, bits=args.bits, overwrite=args.force, info=_image_info(raw, args))
+
+
+def _image_info(raw, args):
+    """What an output carries: the camera, the orientation its pixels are in, its colour space, the
+    capture's EXIF and GPS."""
+    from .imageio import ImageInfo
+
+    return ImageInfo(raw.make, raw.model, orientation=raw.orientation if args.no_orient else 1,
+                     colorspace=getattr(args, "colorspace", "srgb"), exif_tags=raw.exif, gps=raw.gps)
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -196,14 +205,15 @@ def _classical_pipeline(raw, args):
         return Pipeline.from_config(args.config)
     if raw.cam_to_srgb is None:
         console.say(f"rawzoom: note: {raw.path} has no colour matrix; colours stay in camera RGB")
-    if raw.wb_source != "camera":
+    if raw.wb_source not in ("camera", args.wb):
         console.say(f"rawzoom: note: {raw.path} has no camera white balance; using {raw.wb_source} gains "
                     f"{[round(g, 3) for g in raw.wb_gains.tolist()]}")
-    return Pipeline.classical(demosaic=args.demosaic, color_matrix=raw.cam_to_srgb is not None)
+    matrix = raw.cam_to_srgb is not None
+    return Pipeline.classical(demosaic=args.demosaic, color_matrix=matrix, **_look(args, raw, matrix))
 
 
 def _cmd_render(args) -> None:
-    from .imageio import ImageInfo, write_image_array
+    from .imageio import write_image_array
     from .isp.functional import apply_orientation
     from .isp.strips import render_array
     from .raw import read_raw
@@ -214,7 +224,7 @@ def _cmd_render(args) -> None:
 
     def render_one(source: str, targets: list[str]) -> None:
         target = targets[0]
-        raw = read_raw(source, **_raw_options(args))
+        raw = _white_balanced(read_raw(source, **_raw_options(args)), args.wb)
         _check_pixels(source, raw.shape[0] * raw.shape[1], args.max_pixels)
         pipe = _classical_pipeline(raw, args)
         if pipe.output_kind != DataKind.DISPLAY_RGB:
@@ -227,9 +237,7 @@ def _cmd_render(args) -> None:
         array = render_array(pipe, raw, args.bits)  # in strips when the pipeline allows: bounded memory
         if not args.no_orient:
             array = apply_orientation(torch_view(array), raw.orientation).permute(1, 2, 0).contiguous().numpy()
-        write_image_array(target, array, ImageInfo(raw.make, raw.model,
-                                                   orientation=raw.orientation if args.no_orient else 1),
-                          overwrite=args.force)
+        write_image_array(target, array, _image_info(raw, args), overwrite=args.force)
         console.say(f"wrote {target} ({array.shape[1]}x{array.shape[0]})")
 
     _each("render", [(source, [target]) for source, target in zip(inputs, outputs)], args, render_one)
@@ -303,13 +311,14 @@ def _cmd_zoom(args) -> None:
     device = _device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    pipe = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile,
-                            progress=not console.quiet)
-    factor = pipe["zoom"].scale
+    zoom = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile,
+                            progress=not console.quiet)["zoom"]
+    factor = zoom.scale
 
     def zoom_one(source: str, targets: list[str]) -> None:
-        whole = _without_missing_colour(read_raw(source, **_raw_options(args)))
+        whole = _without_missing_colour(_white_balanced(read_raw(source, **_raw_options(args)), args.wb))
         raw = _zoom_region(whole, args)
+        pipe = Pipeline.learned(zoom, **_look(args, raw))
         pixels = raw.shape[0] * raw.shape[1] * factor ** 2
         if pixels > args.max_pixels:
             raise RawZoomError(
@@ -495,6 +504,66 @@ def _raw_arguments() -> _Parser:
     return parent
 
 
+def _look_arguments(parser: _Parser) -> None:
+    look = parser.add_argument_group("exposure and colour")
+    look.add_argument("--exposure", type=_number_in(-16, 16, float), default=0.0, metavar="EV",
+                      help="exposure compensation in stops (default 0)")
+    look.add_argument("--auto-bright", action="store_true",
+                      help="LibRaw's auto-brightness: the brightest 1%% of each channel reaches white")
+    look.add_argument("--highlights", choices=HIGHLIGHT_MODES, default="clip",
+                      help="clip (default), or blend clipped highlights toward white")
+    look.add_argument("--wb", default="camera", metavar="camera|auto|daylight|R,G,B",
+                      help="white balance: the camera's (default), grey world, daylight, or three gains")
+    look.add_argument("--colorspace", choices=OUTPUT_SPACES, default="srgb",
+                      help="output colour space, with its ICC profile (linear: sRGB primaries, no curve)")
+
+
+def _white_balanced(raw, wb: str):
+    """The raw with the white balance ``--wb`` asks for (its wb_source says which)."""
+    import dataclasses
+
+    import torch
+
+    from .isp import functional as F
+
+    if wb == "camera":
+        return raw
+    if wb == "daylight":
+        if raw.daylight_wb_gains is None:
+            raise RawZoomError(f"{raw.path}: LibRaw knows no daylight white balance for this camera; use --wb "
+                               "camera, auto or R,G,B")
+        return dataclasses.replace(raw, wb_gains=raw.daylight_wb_gains, wb_source="daylight")
+    if wb == "auto":  # grey world over the tiles that are neither dark nor near clipping
+        packed = F.pack_bayer(F.subtract_black_level(raw.bayer[None, None], raw.black_level, raw.white_level),
+                              raw.cfa)[0]
+        usable = (packed.amax(0) < 0.95) & (packed.amin(0) > 0.01)
+        means = packed[:, usable].mean(1) if bool(usable.any()) else packed.reshape(4, -1).mean(1)
+        green = (means[1] + means[2]) / 2
+        gains = torch.stack([green / means[0], torch.tensor(1.0), green / means[3]])
+        return dataclasses.replace(raw, wb_gains=gains, wb_source="auto")
+    try:
+        gains = torch.tensor([float(v) for v in wb.split(",")])
+    except ValueError:
+        gains = torch.tensor([])
+    if gains.shape != (3,) or not bool(torch.isfinite(gains).all()) or not bool((gains > 0).all()):
+        raise RawZoomError(f"--wb {wb}: give camera, auto, daylight or three positive gains R,G,B")
+    return dataclasses.replace(raw, wb_gains=gains / gains[1], wb_source="given")
+
+
+def _look(args, raw, color_matrix: bool = True) -> dict:
+    """``rendering_stages``'s options from the exposure and colour flags; --auto-bright is measured
+    once, on a half-size render of the raw, so that the full render can run in strips."""
+    look = dict(space=args.colorspace, exposure=args.exposure, highlights=args.highlights)
+    if args.auto_bright:
+        from .isp import Pipeline
+        from .isp.functional import auto_exposure_ev
+
+        preview = Pipeline.classical(demosaic="half", color_matrix=color_matrix, space=args.colorspace,
+                                     highlights=args.highlights)
+        look["exposure"] += auto_exposure_ev(preview(raw, stop="ccm" if color_matrix else "wb"))
+    return look
+
+
 def _output_arguments(parser: _Parser, formats: tuple[str, ...]) -> None:
     parser.add_argument("-o", "--output", required=True,
                         help="output file, or a folder (several inputs, or a name ending in /)")
@@ -559,6 +628,7 @@ def build_parser() -> _Parser:
     render = sub.add_parser("render", parents=[raw_args, loud], help="render raw files to sRGB with the classical ISP")
     render.add_argument("files", nargs="+", help="raw files or folders")
     _output_arguments(render, (*IMAGE_FORMATS, "dng"))
+    _look_arguments(render)
     render.add_argument("--config", help="pipeline TOML (default: the classical pipeline)")
     render.add_argument("--demosaic", default="malvar2004", choices=DEMOSAIC_METHODS,
                         help="default malvar2004 (gradient-corrected, fast); menon2007 is sharper and slower")
@@ -569,6 +639,7 @@ def build_parser() -> _Parser:
     zoom = sub.add_parser("zoom", parents=[raw_args, loud], help="zoom raw files with the learned zoom")
     zoom.add_argument("files", nargs="+", help="raw files or folders")
     _output_arguments(zoom, (*IMAGE_FORMATS, "dng"))
+    _look_arguments(zoom)
     zoom.add_argument("--scale", type=int,
                       help="which shipped model, 4 or 8 (default 4); a --weights checkpoint knows its own factor")
     zoom.add_argument("--weights", help="a checkpoint (default: the shipped weights)")

@@ -1,7 +1,9 @@
 """Writing and reading display images (PNG, TIFF, JPEG), atomically, 8 or 16 bits per channel.
 
-Written images carry what viewers need: an sRGB ICC profile (PNG iCCP chunk, TIFF tag 34675, JPEG
-APP2) and basic EXIF (Make, Model, Orientation, Software; PNG eXIf chunk, TIFF tags, JPEG APP1).
+Written images carry what viewers need: the ICC profile of their colour space (sRGB, Adobe RGB,
+ProPhoto or linear sRGB primaries: PNG iCCP chunk, TIFF tag 34675, JPEG APP2) and the capture's EXIF
+(Make, Model, Orientation, Software, and what the raw tells: date, exposure, aperture, ISO, focal
+length, lens, GPS; PNG eXIf chunk, TIFF tags, JPEG APP1).
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import functools
 import os
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -21,14 +23,22 @@ _EXTENSIONS = {".png": (8, 16), ".tif": (8, 16), ".tiff": (8, 16), ".jpg": (8,),
 SOFTWARE = "rawzoom_isp"
 
 
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+
+
 @dataclass
 class ImageInfo:
-    """EXIF facts written with an image: the source camera and the orientation the pixels are in
-    (1 once the raw's orientation has been applied; the raw's code when the pixels keep the sensor's)."""
+    """What is written with an image: the source camera, the orientation the pixels are in (1 once the
+    raw's orientation has been applied; the raw's code when the pixels keep the sensor's), the colour
+    space of the pixels (``rz.color.OUTPUT_SPACES``), and the capture's EXIF tags (``exif``: tag number
+    -> value of the EXIF IFD; ``gps``: of the GPS IFD), as ``rz.raw.reader`` finds them."""
 
     make: str | None = None
     model: str | None = None
     orientation: int = 1
+    colorspace: str = "srgb"
+    exif_tags: dict = field(default_factory=dict)
+    gps: dict = field(default_factory=dict)
 
     def exif(self) -> bytes:
         """The EXIF block as TIFF-structured bytes (no "Exif\\0\\0" prefix)."""
@@ -38,15 +48,79 @@ class ImageInfo:
         for tag, value in ((271, self.make), (272, self.model), (274, int(self.orientation)), (305, SOFTWARE)):
             if value:
                 exif[tag] = value
+        for ifd, tags in ((EXIF_IFD, self.exif_tags), (GPS_IFD, self.gps)):
+            if tags:
+                block = exif.get_ifd(ifd)
+                for tag, value in tags.items():
+                    block[int(tag)] = _exif_value(value)
         return exif.tobytes()[6:]
 
 
-@functools.lru_cache(maxsize=1)
-def srgb_icc_profile() -> bytes:
-    """An sRGB ICC profile (LittleCMS's built-in, through Pillow)."""
-    from PIL import ImageCms
+def _exif_value(value):
+    """A plain tag value as Pillow writes it: (numerator, denominator) pairs as rationals."""
+    from PIL.TiffImagePlugin import IFDRational
 
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value) and value[1]:
+        return IFDRational(*value)
+    if isinstance(value, tuple):
+        return tuple(_exif_value(v) for v in value)
+    return value
+
+
+@functools.lru_cache(maxsize=4)
+def icc_profile(space: str) -> bytes:
+    """The ICC profile of an output colour space: LittleCMS's sRGB; for Adobe RGB, ProPhoto and linear
+    (sRGB primaries, no curve), a v2 matrix/TRC display profile written here (D50 colorants,
+    ``rz.color.space_to_xyz_d50``, and the space's tone curve)."""
+    if space == "srgb":
+        from PIL import ImageCms
+
+        return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    from .color import SPACE_CURVES, space_to_xyz_d50
+
+    colorants = space_to_xyz_d50(space)
+    curve, gamma = SPACE_CURVES[space]
+    names = {"adobe": "Adobe RGB (1998) compatible, rawzoom_isp", "prophoto": "ProPhoto RGB compatible, rawzoom_isp",
+             "linear": "Linear sRGB primaries, rawzoom_isp"}
+    return _matrix_trc_profile(names[space], colorants, 1.0 if curve == "linear" else gamma)
+
+
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _matrix_trc_profile(name: str, colorants, gamma: float) -> bytes:
+    """A minimal ICC v2 RGB display profile: description, copyright, D50 white point, the three
+    colorants (columns of ``colorants``), one power-law tone curve for all channels."""
+    def text(ascii_text: str) -> bytes:
+        return b"text" + bytes(4) + ascii_text.encode() + b"\x00"
+
+    def description(ascii_text: str) -> bytes:
+        data = ascii_text.encode() + b"\x00"
+        # ASCII count and text, then empty Unicode (language, count) and ScriptCode (code, count, 67 bytes).
+        return b"desc" + bytes(4) + struct.pack(">I", len(data)) + data + bytes(8) + bytes(3) + bytes(67)
+
+    def xyz(values) -> bytes:
+        return b"XYZ " + bytes(4) + b"".join(_s15(v) for v in values)
+
+    curve = b"curv" + bytes(4) + (struct.pack(">I", 0) if gamma == 1.0 else
+                                  struct.pack(">IH", 1, round(gamma * 256)))
+    white = (0.9642, 1.0, 0.8249)
+    tags = [(b"desc", description(name)), (b"cprt", text("No copyright, use freely")), (b"wtpt", xyz(white)),
+            (b"rXYZ", xyz(colorants[:, 0])), (b"gXYZ", xyz(colorants[:, 1])), (b"bXYZ", xyz(colorants[:, 2])),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = [], b""
+    for signature, data in tags:
+        while (offset + len(body)) % 4:
+            body += b"\x00"
+        table.append(struct.pack(">4sII", signature, offset + len(body), len(data)))
+        body += data
+    size = offset + len(body)
+    header = (struct.pack(">I", size) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + bytes(12) + b"acsp"
+              + bytes(4) + bytes(4) + bytes(4) + bytes(4) + bytes(8) + bytes(4) + b"".join(_s15(v) for v in white)
+              + bytes(4) + bytes(16) + bytes(28))
+    return header + struct.pack(">I", len(tags)) + b"".join(table) + body
 
 
 def check_image_path(path: str | os.PathLike, bits: int = 8) -> str:
@@ -70,7 +144,8 @@ def _write_png_with_metadata(fh, png, info: ImageInfo) -> None:
     png = memoryview(png)
     ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length/type, IHDR data, CRC
     fh.write(png[:ihdr_end])
-    fh.write(_png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_icc_profile())))
+    name = info.colorspace.encode()[:79]
+    fh.write(_png_chunk(b"iCCP", name + b"\x00\x00" + zlib.compress(icc_profile(info.colorspace))))
     fh.write(_png_chunk(b"eXIf", info.exif()))
     fh.write(png[ihdr_end:])
 
@@ -108,7 +183,7 @@ def write_image_array(path: str | os.PathLike, array: np.ndarray, info: ImageInf
             import tifffile
 
             tags = [(271, "s", 0, info.make, True), (272, "s", 0, info.model, True)]
-            tifffile.imwrite(tmp, array, photometric="rgb", software=SOFTWARE, iccprofile=srgb_icc_profile(),
+            tifffile.imwrite(tmp, array, photometric="rgb", software=SOFTWARE, iccprofile=icc_profile(info.colorspace),
                              extratags=[(274, "H", 1, int(info.orientation), True)] + [t for t in tags if t[3]])
         elif ext == ".png":
             import cv2
@@ -121,7 +196,7 @@ def write_image_array(path: str | os.PathLike, array: np.ndarray, info: ImageInf
         else:
             from PIL import Image
 
-            Image.fromarray(array).save(tmp, format="JPEG", quality=95, icc_profile=srgb_icc_profile(),
+            Image.fromarray(array).save(tmp, format="JPEG", quality=95, icc_profile=icc_profile(info.colorspace),
                                         exif=b"Exif\x00\x00" + info.exif())
 
 

@@ -274,3 +274,25 @@ def test_zoom_of_a_raw_without_colour_matrix_stays_in_camera_rgb(tmp_path, capsy
                  "--white", "16383", "-o", str(tmp_path / "z.png")]) == 0
     assert "no colour matrix" in capsys.readouterr().out
     assert rz.imageio.read_image(tmp_path / "z.png").shape == (3, 256, 256)
+
+
+def test_exposure_colour_and_exif_options(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from rawzoom_isp.imageio import icc_profile
+
+    canon = shared_file("cr2/canon_eos30d_IMG_5952.cr2")
+    means = {}
+    cases = {"plain": [], "bright": ["--exposure", "1"], "auto": ["--auto-bright"], "adobe": ["--colorspace", "adobe"],
+             "wb": ["--wb", "auto"], "day": ["--wb", "daylight"]}
+    for name, options in cases.items():
+        out = tmp_path / f"{name}.jpg"
+        assert main(["render", str(canon), "-o", str(out), "--demosaic", "half", "-q", *options]) == 0
+        image = Image.open(out)
+        means[name] = float(np.asarray(image).mean())
+        assert image.info["icc_profile"] == icc_profile("adobe" if name == "adobe" else "srgb")
+        exif = image.getexif().get_ifd(0x8769)
+        assert exif[36867] == "2009:07:21 13:03:20" and exif[34855] == 640 and float(exif[33437]) == 22.0
+    assert means["bright"] > 1.3 * means["plain"] and means["auto"] > 1.8 * means["plain"]  # the Canon is dark
+    assert main(["render", str(canon), "-o", str(tmp_path / "x.jpg"), "--wb", "1,2"]) == 1

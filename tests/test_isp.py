@@ -382,3 +382,39 @@ def test_rendering_in_strips_equals_the_whole_frame(sample_raw, demosaic):
     zoomed = rz.Pipeline([*pipe.stages.items(), ("zoom", rz.Resize(2.0))])
     assert pipeline_halo(zoomed) is None
     assert render_array(zoomed, raw, 8, rows=32).shape[:2] == tuple(2 * s for s in pipe(raw).shape[-2:])
+
+
+@pytest.mark.parametrize("space", ["adobe", "prophoto", "linear"])
+def test_output_spaces_and_their_icc_profiles_agree(space):
+    """Linear sRGB encoded in another space by our stages, read back to sRGB by LittleCMS through the
+    ICC profile we write for that space: the same colour within two 8-bit levels."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageCms
+
+    from rawzoom_isp.color import SPACE_CURVES, srgb_to_space
+    from rawzoom_isp.imageio import icc_profile
+
+    linear = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
+    encoded = F.encode_gamma(F.apply_color_matrix(linear, torch.from_numpy(srgb_to_space(space)).float()),
+                             *SPACE_CURVES[space])
+    image = Image.fromarray((encoded.permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8"))
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(space)))
+    transform = ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), "RGB", "RGB", renderingIntent=1)
+    back = np.asarray(ImageCms.applyTransform(image, transform)).astype(float)
+    assert abs(back - F.srgb_gamma(linear).permute(1, 2, 0).numpy() * 255).max() <= 2.5
+
+
+def test_exposure_highlights_and_auto_brightness(sample_raw):
+    raw = sample_raw.crop(0, 0, 128, 128)
+    plain = rz.Pipeline.classical(gamma="srgb")
+    brighter = rz.Pipeline.classical(exposure=1.0)
+    linear = plain(raw, stop="ccm")
+    torch.testing.assert_close(brighter(raw, stop="exposure"), 2 * linear)
+    auto = rz.Pipeline.classical(auto_bright=True)(raw, stop="exposure")
+    assert float(torch.quantile(auto.flatten(1), 0.99, dim=1).max()) == pytest.approx(1.0, abs=1e-3)
+    # A highlight clipped in one channel: clipping leaves a colour cast, blending fades it to white.
+    cast = torch.tensor([1.6, 1.0, 0.7])[:, None, None].expand(3, 2, 2)
+    assert float(F.blend_highlights(cast).std(0).max()) < 1e-6
+    assert float(F.blend_highlights(torch.full((3, 2, 2), 0.5)).sub(0.5).abs().max()) == 0  # below the knee: as is

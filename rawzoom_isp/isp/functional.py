@@ -4,6 +4,7 @@ differentiable unless stated otherwise. Per-image parameters may carry a leading
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -252,11 +253,39 @@ def power_degamma(y: torch.Tensor, gamma: float = 2.2, floor: float = 1e-8) -> t
 
 
 def encode_gamma(x: torch.Tensor, curve: str = "srgb", gamma: float = 2.2) -> torch.Tensor:
-    """Linear -> display: clip to [0, 1], then ``srgb_gamma`` or ``power_gamma(x, gamma)``."""
+    """Linear -> display: clip to [0, 1], then ``srgb_gamma``, ``power_gamma(x, gamma)`` or, for
+    ``curve="linear"``, nothing more."""
     if curve not in GAMMA_CURVES:
         raise ConfigError(f"gamma curve must be one of {', '.join(GAMMA_CURVES)}, got {curve!r}")
     x = x.clamp(0.0, 1.0)
+    if curve == "linear":
+        return x
     return srgb_gamma(x) if curve == "srgb" else power_gamma(x, gamma)
+
+
+HIGHLIGHT_KNEE = 0.9  # "blend" highlights: above this brightest channel, colour fades toward grey
+
+
+def blend_highlights(rgb: torch.Tensor, knee: float = HIGHLIGHT_KNEE) -> torch.Tensor:
+    """White-balanced linear RGB (..., 3, H, W): where the brightest channel passes ``knee``, blend
+    toward the pixel's mean, fully at 1 and above, then clip to 1. Clipping alone turns a highlight
+    that saturated in one channel only into a colour cast (magenta skies); this lets it fade to white."""
+    brightest = rgb.amax(-3, keepdim=True)
+    weight = ((brightest - knee) / (1 - knee)).clamp(0, 1)
+    return (rgb * (1 - weight) + rgb.mean(-3, keepdim=True) * weight).clamp(max=1.0)
+
+
+AUTO_BRIGHT_SHARE = 0.01  # LibRaw's auto_bright_thr: the share of values allowed to clip
+
+
+def auto_exposure_ev(linear: torch.Tensor, share: float = AUTO_BRIGHT_SHARE) -> float:
+    """LibRaw's auto-brightness as an exposure in EV: the gain that takes the value only ``share`` of
+    each channel exceeds (the largest over channels) to 1, never below 1x. (..., 3, H, W) linear RGB."""
+    channels = linear.detach().float().transpose(0, -3).reshape(3, -1) if linear.ndim > 3 else \
+        linear.detach().float().reshape(3, -1)
+    step = max(1, channels.shape[1] // 1_000_000)  # a million samples per channel settle the quantile
+    top = float(torch.quantile(channels[:, ::step], 1 - share, dim=1).max())
+    return max(0.0, -math.log2(max(top, 1e-6)))
 
 
 def smoothstep(x: torch.Tensor) -> torch.Tensor:

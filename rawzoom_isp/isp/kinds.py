@@ -37,4 +37,5 @@ class DataKind(str, enum.Enum):
 
 
 DEMOSAIC_METHODS = ("bilinear", "half", "colour_bilinear", "malvar2004", "menon2007")
-GAMMA_CURVES = ("srgb", "power")
+GAMMA_CURVES = ("srgb", "power", "linear")
+HIGHLIGHT_MODES = ("clip", "blend")

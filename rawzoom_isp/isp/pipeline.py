@@ -8,15 +8,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..color import SPACE_CURVES
 from ..errors import ConfigError, PipelineError, ShapeError
 from ..raw.image import RawImage, RawMeta
 from ..tomlfile import read_toml
 from .kinds import DataKind
 from .registry import stage_class
 from .stage import Stage
-from .stages import BayerPack, BlackLevel, ColorMatrix, Demosaic, Gamma, WhiteBalance
+from .stages import BayerPack, BlackLevel, ColorMatrix, Demosaic, Exposure, Gamma, WhiteBalance
 
 _CONFIG_KEYS = {"input", "stages"}
+_LOOK = ("space", "exposure", "auto_bright", "highlights")
 _STAGE_KEYS = {"name", "type", "params"}
 
 
@@ -145,39 +147,58 @@ class Pipeline(nn.Module):
 
     # -- ready-made graphs ---------------------------------------------------------------
     @classmethod
-    def classical(cls, demosaic: str = "bilinear", gamma: str = "srgb", color_matrix: bool = True) -> Pipeline:
-        """black -> pack -> demosaic -> white balance -> colour matrix -> gamma, from the raw's metadata.
-        ``demosaic="half"`` renders at half size like LibRaw's half_size; ``color_matrix=False``
-        leaves the colours in camera RGB (for raws that carry no colour matrix)."""
-        stages = [
-            ("black", BlackLevel()),
-            ("pack", BayerPack()),
-            ("demosaic", Demosaic(demosaic)),
-            ("wb", WhiteBalance()),
-        ]
-        if color_matrix:
-            stages.append(("ccm", ColorMatrix()))
-        return cls(stages + [("gamma", Gamma(gamma))])
+    def classical(cls, demosaic: str = "bilinear", gamma: str = "srgb", color_matrix: bool = True,
+                  **look) -> Pipeline:
+        """black -> pack -> demosaic -> white balance -> colour matrix -> exposure -> gamma, from the
+        raw's metadata. ``demosaic="half"`` renders at half size like LibRaw's half_size;
+        ``color_matrix=False`` leaves the colours in camera RGB (for raws that carry no colour matrix);
+        ``gamma`` names the curve when no output space is given. ``look``: ``rendering_stages``'s."""
+        stages = [("black", BlackLevel()), ("pack", BayerPack()), ("demosaic", Demosaic(demosaic))]
+        return cls(stages + rendering_stages(color_matrix=color_matrix, curve=gamma, **look))
 
 
     @classmethod
     def default(cls, scale: int | None = None, weights: str = "default", **zoom_options) -> Pipeline:
         """The learned-zoom graph with the shipped weights of ``scale`` (default 4), or a checkpoint's
         (its own zoom factor; a ``scale`` given must agree): see ``learned``. ``zoom_options`` go to
-        the ``learned_zoom`` stage (tile, progress)."""
-        return cls.learned(stage_class("learned_zoom")(weights=weights, scale=scale, **zoom_options))
+        the ``learned_zoom`` stage (tile, progress), except ``rendering_stages``'s (space, exposure,
+        auto_bright, highlights)."""
+        look = {k: zoom_options.pop(k) for k in _LOOK if k in zoom_options}
+        return cls.learned(stage_class("learned_zoom")(weights=weights, scale=scale, **zoom_options), **look)
 
     @classmethod
-    def learned(cls, zoom: Stage) -> Pipeline:
-        """black -> pack -> the learned zoom stage -> white balance; then, for a network with linear
-        output, colour matrix and sRGB gamma (for a display-output network, as the paper, WB works in
-        gamma space). Output: display RGB, N x the mosaic."""
-        linear = zoom.gives == DataKind.LINEAR_RGB
-        stages = [("black", BlackLevel()), ("pack", BayerPack()), ("zoom", zoom),
-                  ("wb", WhiteBalance(space="linear" if linear else "display"))]
-        if linear:
-            stages += [("ccm", ColorMatrix()), ("gamma", Gamma())]
-        return cls(stages)
+    def learned(cls, zoom: Stage, **look) -> Pipeline:
+        """black -> pack -> the learned zoom stage; then, for a network with linear output, white
+        balance, colour matrix, exposure and gamma (``rendering_stages``, with ``look``); for a
+        display-output network (the paper's), white balance in gamma space. Output: display RGB, N x
+        the mosaic."""
+        stages = [("black", BlackLevel()), ("pack", BayerPack()), ("zoom", zoom)]
+        if zoom.gives == DataKind.LINEAR_RGB:
+            return cls(stages + rendering_stages(**look))
+        if look:
+            raise ConfigError(f"a network with display output renders as it was trained; {', '.join(look)} "
+                              "do not apply")
+        return cls(stages + [("wb", WhiteBalance(space="display"))])
+
+
+def rendering_stages(*, color_matrix: bool = True, space: str = "srgb", exposure: float = 0.0,
+                     auto_bright: bool = False, highlights: str = "clip", curve: str | None = None) -> list:
+    """The stages that render linear camera RGB as a photographer asks: white balance (the raw's gains;
+    ``highlights`` "clip" or "blend"), colour matrix into the output ``space`` (sRGB, Adobe RGB,
+    ProPhoto, linear; none with ``color_matrix=False``), ``exposure`` EV (plus LibRaw's auto-brightness
+    with ``auto_bright``), then the space's encoding (``curve`` overrides it: "srgb", "power",
+    "linear")."""
+    if space not in SPACE_CURVES:
+        raise ConfigError(f"colour space must be one of {', '.join(SPACE_CURVES)}, got {space!r}")
+    encoding, gamma = SPACE_CURVES[space]
+    if curve is not None and curve != "srgb":
+        encoding = curve
+    stages = [("wb", WhiteBalance(highlights=highlights))]
+    if color_matrix:
+        stages.append(("ccm", ColorMatrix(space=space)))
+    if exposure or auto_bright:
+        stages.append(("exposure", Exposure(ev=exposure, auto=auto_bright)))
+    return stages + [("gamma", Gamma(encoding, gamma))]
 
 
 def _prepare_input(x, meta, kind: DataKind, stage: str):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..color import OUTPUT_SPACES, srgb_to_space
 from ..errors import ConfigError
 from ..raw.cfa import check_pattern
 from ..raw.reader import check_levels
 from . import functional as F
-from .kinds import DataKind
+from .kinds import HIGHLIGHT_MODES, DataKind
 from .registry import register_stage
 from .stage import Stage, needs_meta
 
@@ -111,7 +112,8 @@ class WhiteBalance(Stage):
     ``space="linear"``: on packed raw or linear RGB, the gains as they are. ``space="display"``: on
     display RGB (after a network that outputs it, as the paper does), gains ** (1 / ``gamma``)."""
 
-    def __init__(self, gains: list | None = None, space: str = "linear", gamma: float = F.WB_GAMMA, clip: bool = True):
+    def __init__(self, gains: list | None = None, space: str = "linear", gamma: float = F.WB_GAMMA, clip: bool = True,
+                 highlights: str = "clip"):
         super().__init__()
         self.gains = None if gains is None else torch.as_tensor(gains, dtype=torch.float32).reshape(3)
         if self.gains is not None and not bool((torch.isfinite(self.gains) & (self.gains > 0)).all()):
@@ -119,29 +121,62 @@ class WhiteBalance(Stage):
         self.space = _choice("white balance space", space, WB_SPACES)
         self.gamma = float(gamma)
         self.clip = bool(clip)
+        self.highlights = _choice("highlights", highlights, HIGHLIGHT_MODES)
         self.takes = frozenset({DataKind.DISPLAY_RGB} if space == "display" else {DataKind.PACKED, DataKind.LINEAR_RGB})
 
     def forward(self, x, meta=None):
+        """``highlights="blend"`` (linear RGB): ``F.blend_highlights`` instead of clipping at 1."""
         gains = self.gains if self.gains is not None else needs_meta("white_balance", meta, "wb_gains")
-        return F.apply_white_balance(x, gains, gamma=self.gamma if self.space == "display" else None, clip=self.clip)
+        blend = self.highlights == "blend" and self.space == "linear" and x.shape[-3] == 3
+        out = F.apply_white_balance(x, gains, gamma=self.gamma if self.space == "display" else None,
+                                    clip=self.clip and not blend)
+        return F.blend_highlights(out) if blend else out
+
+
+@register_stage("exposure")
+class Exposure(Stage):
+    """Linear RGB times 2^``ev``; with ``auto``, plus LibRaw's auto-brightness of the image itself
+    (``F.auto_exposure_ev``: the value that 1% of each channel exceeds goes to 1), which makes the stage
+    depend on the whole image."""
+
+    takes = frozenset({DataKind.LINEAR_RGB})
+
+    def __init__(self, ev: float = 0.0, auto: bool = False):
+        super().__init__()
+        if not -16 <= float(ev) <= 16:
+            raise ConfigError(f"exposure ev must be in [-16, 16], got {ev}")
+        self.ev, self.auto = float(ev), bool(auto)
+
+    @property
+    def halo(self) -> int | None:
+        return None if self.auto else 0
+
+    def forward(self, x, meta=None):
+        ev = self.ev + (F.auto_exposure_ev(x) if self.auto else 0.0)
+        return x * 2.0 ** ev
 
 
 @register_stage("color_matrix")
 class ColorMatrix(Stage):
-    """Camera RGB -> linear sRGB with the raw's cam_to_srgb matrix, or a given 3x3 matrix:
-    ``F.apply_color_matrix``."""
+    """Camera RGB -> linear RGB of the output ``space`` (``rz.color.OUTPUT_SPACES``: sRGB, Adobe RGB,
+    ProPhoto, or "linear", sRGB primaries) with the raw's cam_to_srgb matrix, or a given 3x3 matrix to
+    sRGB: ``F.apply_color_matrix``."""
 
     takes = frozenset({DataKind.LINEAR_RGB})
 
-    def __init__(self, matrix: list | None = None, clip: bool = True):
+    def __init__(self, matrix: list | None = None, clip: bool = True, space: str = "srgb"):
         super().__init__()
         self.matrix = None if matrix is None else torch.as_tensor(matrix, dtype=torch.float32).reshape(3, 3)
         if self.matrix is not None and not bool(torch.isfinite(self.matrix).all()):
             raise ConfigError("color_matrix matrix must hold finite numbers")
         self.clip = bool(clip)
+        self.space = _choice("colour space", space, OUTPUT_SPACES)
+        self.register_buffer("to_space", torch.from_numpy(srgb_to_space(self.space)).float(), persistent=False)
 
     def forward(self, x, meta=None):
         matrix = self.matrix if self.matrix is not None else needs_meta("color_matrix", meta, "cam_to_srgb")
+        if self.space not in ("srgb", "linear"):
+            matrix = self.to_space.to(matrix) @ matrix
         return F.apply_color_matrix(x, matrix, clip=self.clip)
 
 

@@ -58,7 +58,9 @@ class RawImage:
     saying where they came from ("camera", "daylight" or "none" = unity gains); ``cam_to_srgb`` (3, 3)
     maps white-balanced camera RGB to linear sRGB, or None when the file has no colour matrix;
     ``orientation`` is the EXIF orientation code (1 = as stored); ``noise_profile`` (P, 2) is the DNG
-    NoiseProfile (S, O) per plane, variance = S * x + O with x the normalised signal.
+    NoiseProfile (S, O) per plane, variance = S * x + O with x the normalised signal;
+    ``daylight_wb_gains`` (3,) the camera's gains for daylight, when LibRaw knows them; ``exif`` and
+    ``gps``: the capture's EXIF and GPS tags (number -> plain value) that outputs carry over.
     """
 
     bayer: torch.Tensor
@@ -76,6 +78,9 @@ class RawImage:
     exposure_time_s: float | None = None
     noise_profile: torch.Tensor | None = None
     path: str | None = None
+    daylight_wb_gains: torch.Tensor | None = None
+    exif: dict = field(default_factory=dict, repr=False)
+    gps: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         self.cfa = check_pattern(self.cfa)
@@ -89,6 +94,8 @@ class RawImage:
             self.cam_to_srgb = _as_tensor(self.cam_to_srgb, (3, 3))
         if self.noise_profile is not None:
             self.noise_profile = _as_tensor(self.noise_profile).reshape(-1, 2)
+        if self.daylight_wb_gains is not None:
+            self.daylight_wb_gains = _as_tensor(self.daylight_wb_gains, (3,))
         if not 1 <= int(self.orientation) <= 8:
             raise ConfigError(f"orientation must be an EXIF code 1..8, got {self.orientation}")
         from .reader import check_levels

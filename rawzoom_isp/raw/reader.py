@@ -277,15 +277,36 @@ def _from_rawpy(path: str, raw, tiff: dict, check_data: bool = True) -> dict:
     if any("AsShotNeutral" in text for text in warned):
         camera_wb = (0.0, 0.0, 0.0, 0.0)  # LibRaw's reading of it is not a white balance either
     gains, wb_source = _wb_gains(camera_wb, raw.daylight_whitebalance)
+    daylight, daylight_source = _wb_gains((0.0, 0.0, 0.0, 0.0), raw.daylight_whitebalance)
     orientation = 1 if any("Orientation" in text for text in warned) else _FLIP_TO_EXIF.get(int(raw.sizes.flip), 1)
     focal = float(raw.other.focal_length) if raw.other.focal_length > 0 else None
     iso = float(raw.other.iso_speed) if raw.other.iso_speed > 0 else None
     shutter = float(raw.other.shutter_speed) if raw.other.shutter_speed > 0 else None
     return {"bayer": bayer.astype(np.float32), "cfa": cfa, "black_level": black, "white_level": float(raw.white_level),
-            "wb_gains": gains, "wb_source": wb_source, "cam_to_srgb": _cam_to_srgb(raw), "focal_length_mm": focal,
+            "wb_gains": gains, "wb_source": wb_source, "daylight_wb_gains": daylight if daylight_source == "daylight"
+            else None, "cam_to_srgb": _cam_to_srgb(raw), "focal_length_mm": focal,
             "make": tiff.get("make"), "model": tiff.get("model"),
             "orientation": orientation, "iso": iso, "exposure_time_s": shutter,
-            "noise_profile": tiff.get("noise_profile"), "path": path}
+            "noise_profile": tiff.get("noise_profile"), "path": path,
+            "exif": tiff.get("exif") or _exif_from_libraw(raw), "gps": tiff.get("gps") or {}}
+
+
+def _exif_from_libraw(raw) -> dict:
+    """The EXIF facts LibRaw decodes from a raw that is not TIFF-based (tag number -> value)."""
+    import time
+
+    other, facts = raw.other, {}
+    if other.shutter_speed > 0:
+        facts[33434] = float(other.shutter_speed)
+    if other.aperture > 0:
+        facts[33437] = float(other.aperture)
+    if other.iso_speed > 0:
+        facts[34855] = int(other.iso_speed)
+    if other.focal_length > 0:
+        facts[37386] = float(other.focal_length)
+    if other.timestamp > 0:
+        facts[36867] = time.strftime("%Y:%m:%d %H:%M:%S", time.localtime(other.timestamp))
+    return facts
 
 
 def _wb_gains(camera_wb: Sequence[float], daylight_wb: Sequence[float]) -> tuple[np.ndarray, str]:
@@ -351,6 +372,7 @@ def _tiff_facts(path: str) -> dict:
                                 profile.ravel().tolist())
             if facts["dng"]:
                 facts["tags"] = _level_tags(first, pages)
+            facts["exif"], facts["gps"] = _capture_tags(first)
             for page in pages:
                 tags = page.tags
                 if 254 in tags and int(tags[254].value) & 1:
@@ -367,6 +389,36 @@ def _tiff_facts(path: str) -> dict:
     except Exception:  # noqa: BLE001 - not parseable as TIFF; LibRaw decides
         return facts
     return facts
+
+
+# The EXIF and GPS tags a rendered image carries over from its raw (name as tifffile reads it -> tag).
+EXIF_KEPT = {"ExposureTime": 33434, "FNumber": 33437, "ExposureProgram": 34850, "ISOSpeedRatings": 34855,
+             "DateTimeOriginal": 36867, "DateTimeDigitized": 36868, "ExposureBiasValue": 37380, "MeteringMode": 37383,
+             "Flash": 37385, "FocalLength": 37386, "FocalLengthIn35mmFilm": 41989, "BodySerialNumber": 42033,
+             "LensSpecification": 42034, "LensMake": 42035, "LensModel": 42036}
+GPS_KEPT = {"GPSVersionID": 0, "GPSLatitudeRef": 1, "GPSLatitude": 2, "GPSLongitudeRef": 3, "GPSLongitude": 4,
+            "GPSAltitudeRef": 5, "GPSAltitude": 6, "GPSTimeStamp": 7, "GPSSatellites": 8, "GPSMapDatum": 18,
+            "GPSDateStamp": 29}
+
+
+def _plain_tag(value):
+    """A tag value as plain Python (text, int, float, (numerator, denominator), or tuples of them)."""
+    if isinstance(value, bytes):
+        return value.decode("latin-1").rstrip("\x00")
+    if isinstance(value, (tuple, list)):
+        items = tuple(_plain_tag(v) for v in value)
+        return items if len(items) != 2 or not all(isinstance(v, int) for v in items) else (items[0], items[1])
+    return value.item() if hasattr(value, "item") else value
+
+
+def _capture_tags(first) -> tuple[dict, dict]:
+    """The EXIF and GPS tags of IFD 0's sub-IFDs that ``EXIF_KEPT`` and ``GPS_KEPT`` name, by number."""
+    found = []
+    for code, kept in ((34665, EXIF_KEPT), (34853, GPS_KEPT)):
+        block = first[code].value if code in first else None
+        found.append({kept[name]: _plain_tag(value) for name, value in block.items() if name in kept}
+                     if isinstance(block, dict) else {})
+    return found[0], found[1]
 
 
 _LEVEL_TAGS = {258: "BitsPerSample", 50714: "BlackLevel", 50717: "WhiteLevel"}
@@ -461,7 +513,8 @@ def describe_raw(facts) -> dict:
     bayer = np.asarray(facts["bayer"])
     described = {key: _plain(facts.get(key)) for key in ("path", "make", "model")}
     described.update(height=int(bayer.shape[0]), width=int(bayer.shape[1]), cfa=facts["cfa"])
-    for key in ("black_level", "white_level", "wb_gains", "wb_source", "cam_to_srgb", "focal_length_mm",
+    for key in ("black_level", "white_level", "wb_gains", "wb_source", "daylight_wb_gains", "cam_to_srgb",
+                "focal_length_mm",
                 "orientation", "iso", "exposure_time_s", "noise_profile"):
         described[key] = _plain(facts.get(key))
     described.update(bayer_min=_plain(float(bayer.min())), bayer_max=_plain(float(bayer.max())))
