@@ -293,7 +293,7 @@ def _from_rawpy(path: str, raw, tiff: dict, check_data: bool = True) -> dict:
 
 def _exif_from_libraw(raw) -> dict:
     """The EXIF facts LibRaw decodes from a raw that is not TIFF-based (tag number -> value)."""
-    import time
+    import datetime
 
     other, facts = raw.other, {}
     if other.shutter_speed > 0:
@@ -304,8 +304,11 @@ def _exif_from_libraw(raw) -> dict:
         facts[34855] = int(other.iso_speed)
     if other.focal_length > 0:
         facts[37386] = float(other.focal_length)
-    if other.timestamp > 0:
-        facts[36867] = time.strftime("%Y:%m:%d %H:%M:%S", time.localtime(other.timestamp))
+    stamp = other.timestamp
+    if isinstance(stamp, (int, float)) and stamp > 0:
+        stamp = datetime.datetime.fromtimestamp(stamp)
+    if isinstance(stamp, datetime.datetime) and stamp.year > 1970:
+        facts[36867] = stamp.strftime("%Y:%m:%d %H:%M:%S")
     return facts
 
 
