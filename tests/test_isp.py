@@ -344,7 +344,7 @@ def test_orientation_matches_libraw(sample_raw):
 @pytest.mark.parametrize("params", [{"white_level": 0}, {"white_level": float("nan")}, {"black_level": 5000,
                                                                                         "white_level": 4095}])
 def test_black_level_stage_refuses_levels_that_make_no_image(params):
-    with pytest.raises(ConfigError, match="black_level stage"):
+    with pytest.raises(ConfigError, match="black_level"):
         rz.Pipeline.from_config({"stages": [{"type": "black_level", "params": params}]})
 
 

@@ -9,8 +9,8 @@ import rawzoom_isp as rz
 from rawzoom_isp.errors import CheckpointError, ConfigError, WeightsUnavailableError
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.models import PackedZoomNet, ZoomNet, build_model, load_model, run_tiled, save_checkpoint, zoom_input
-from rawzoom_isp.models.common import classical_zoom
 from rawzoom_isp.models.packed import remove_phase_pattern
+from rawzoom_isp.models.residual import classical_zoom
 from rawzoom_isp.models.zoomnet import CenteredBatchNorm, _TransposedConvSame
 from rawzoom_isp.raw.cfa import PATTERNS, shifted_pattern, transform_pattern, unify_flips
 

@@ -1,6 +1,6 @@
-"""The house: no import cycles (statically, between the package's modules at import time, and in
-fresh interpreters importing each subpackage first), lazy exports, and the public contract of
-../shared/DESIGN.md."""
+"""The house: the floors of docs/ARCHITECTURE.md (no module imports one above it), no import cycles
+(statically, between the package's modules at import time, and in fresh interpreters importing each
+subpackage first), lazy exports, the public contract, and the registries a plugin extends."""
 import ast
 import os
 import subprocess
@@ -40,6 +40,25 @@ def _import_time_edges() -> dict[str, set[str]]:
     return edges
 
 
+# docs/ARCHITECTURE.md: a module may import its own floor and the floors below, never one above.
+FLOORS = {"errors": 0, "atomic": 0, "tomlfile": 0, "_lazy": 0, "color": 0, "imageio": 0, "raw": 1, "isp": 2,
+          "synth": 3, "loss": 3, "models": 3, "data": 4, "eval": 5, "train": 5, "export": 5, "experiments": 6,
+          "cli": 7, "__init__": 7, "shift_tolerant": 0, "__main__": 7}
+
+
+def _floor(module: str) -> int:
+    parts = module.split(".")
+    return FLOORS[parts[1] if len(parts) > 1 else "__init__"]
+
+
+def test_every_module_imports_only_its_floor_and_below():
+    upward = [(m, t) for m, targets in _import_time_edges().items() for t in targets if _floor(t) > _floor(m)]
+    assert not upward, upward
+    across = [(m, t) for m, targets in _import_time_edges().items() for t in targets
+              if m.split(".")[1:2] == ["eval"] and t.split(".")[1:2] == ["train"]]
+    assert not across, "eval must not import train"
+
+
 def test_no_import_cycle_between_modules():
     edges = _import_time_edges()
     state, stack = {}, []
@@ -58,7 +77,7 @@ def test_no_import_cycle_between_modules():
     for module in edges:
         if module not in state:
             visit(module)
-    assert "rawzoom_isp.models.stage" not in {t for m, ts in edges.items() if m.startswith("rawzoom_isp.isp")
+    assert "rawzoom_isp.models.learned_zoom" not in {t for m, ts in edges.items() if m.startswith("rawzoom_isp.isp")
                                              for t in ts}, "isp must not import models"
 
 
@@ -143,3 +162,15 @@ def test_csrc_at_the_top_level_reaches_the_wheel_and_the_editable_install(tmp_pa
                            env={**os.environ, "PYTHONPATH": str(site)})
     assert found.returncode == 0, found.stderr[-2000:]
     assert str(site / "rawzoom_isp" / "csrc" / "cobi_cuda.cu") in found.stdout
+
+
+def test_the_learned_zoom_stage_needs_no_installed_entry_point(monkeypatch):
+    """A checkout on sys.path (no installed metadata) still builds Pipeline.default: the registry lists
+    the built-in stages by import path."""
+    import rawzoom_isp.isp.registry as registry
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    monkeypatch.setattr(registry, "_STAGES", {})
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    assert registry.stage_class("learned_zoom").__name__ == "LearnedZoom"
+    assert registry.stage_class("demosaic").__name__ == "Demosaic"

@@ -32,7 +32,7 @@ from ..errors import CheckpointError, ConfigError, DataError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
 from ..models.checkpoint import read_checkpoint
-from ..models.stage import LearnedZoom
+from ..models.learned_zoom import LearnedZoom
 from ..raw.dng import libraw_render_mosaic
 from ..raw.image import RawImage
 from ..shift_tolerant import shift_tolerant_crop

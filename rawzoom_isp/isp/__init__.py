@@ -10,7 +10,7 @@ _EXPORTS = {
     "functional": ".functional",
     "DataKind": ".kinds",
     "Pipeline": ".pipeline",
-    "Stage": ".stage",
+    "Stage": ".base",
     **dict.fromkeys(("available_stages", "register_stage", "stage_class"), ".registry"),
     **dict.fromkeys(
         (
@@ -25,7 +25,7 @@ _EXPORTS = {
             "ToneMap",
             "WhiteBalance",
         ),
-        ".stages",
+        ".classical",
     ),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -33,11 +33,8 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from . import functional  # noqa: F401
-    from .kinds import DataKind  # noqa: F401
-    from .pipeline import Pipeline  # noqa: F401
-    from .registry import available_stages, register_stage, stage_class  # noqa: F401
-    from .stage import Stage  # noqa: F401
-    from .stages import (  # noqa: F401
+    from .base import Stage  # noqa: F401
+    from .classical import (  # noqa: F401
         BayerPack,
         BayerUnpack,
         BlackLevel,
@@ -49,3 +46,6 @@ if TYPE_CHECKING:
         ToneMap,
         WhiteBalance,
     )
+    from .kinds import DataKind  # noqa: F401
+    from .pipeline import Pipeline  # noqa: F401
+    from .registry import available_stages, register_stage, stage_class  # noqa: F401

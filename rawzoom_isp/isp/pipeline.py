@@ -12,10 +12,10 @@ from ..color import SPACE_CURVES
 from ..errors import ConfigError, PipelineError, ShapeError
 from ..raw.image import RawImage, RawMeta
 from ..tomlfile import read_toml
+from .base import Stage
+from .classical import BayerPack, BlackLevel, ColorMatrix, Demosaic, Exposure, Gamma, WhiteBalance
 from .kinds import DataKind
 from .registry import stage_class
-from .stage import Stage
-from .stages import BayerPack, BlackLevel, ColorMatrix, Demosaic, Exposure, Gamma, WhiteBalance
 
 _CONFIG_KEYS = {"input", "stages"}
 _LOOK = ("space", "exposure", "auto_bright", "highlights")

@@ -1,12 +1,23 @@
-"""Stage registry: ``@register_stage("name")`` plus the entry-point group ``rawzoom_isp.stages``, so
-a third-party package can add a stage that configs refer to by name."""
+"""Stage registry: the built-in stages named below (each imported when first asked for), classes
+registered with ``@register_stage("name")``, and third-party stages found through the entry-point
+group ``rawzoom_isp.stages``, so that a config can name any of them.
+
+The built-ins are listed by import path, not imported here: the registry depends on nothing, the
+stages depend on it (for the decorator), and the learned zoom, which lives with the networks, is
+found without an installed entry point (a checkout on sys.path works).
+"""
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import entry_points
 
 from ..errors import ConfigError
 
 ENTRY_POINT_GROUP = "rawzoom_isp.stages"
+_CLASSICAL = "rawzoom_isp.isp.classical"
+_CLASSICAL_STAGES = ("black_level", "bayer_pack", "bayer_unpack", "demosaic", "white_balance", "exposure",
+                     "color_matrix", "gamma", "tone_map", "resize")
+BUILTIN_STAGES = {**dict.fromkeys(_CLASSICAL_STAGES, _CLASSICAL), "learned_zoom": "rawzoom_isp.models.learned_zoom"}
 _STAGES: dict[str, type] = {}
 _entry_points_loaded = False
 
@@ -33,7 +44,7 @@ def _load_entry_points() -> None:
         return
     _entry_points_loaded = True
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _STAGES:
+        if ep.name in _STAGES or ep.name in BUILTIN_STAGES:
             continue
         try:
             loaded = ep.load()
@@ -45,8 +56,8 @@ def _load_entry_points() -> None:
 
 def stage_class(name: str) -> type:
     """The Stage class registered under ``name`` (built-ins, decorated classes, then plugins)."""
-    from . import stages  # noqa: F401 - the built-in stages register themselves on import
-
+    if name not in _STAGES and name in BUILTIN_STAGES:
+        importlib.import_module(BUILTIN_STAGES[name])  # its classes register themselves
     if name not in _STAGES:
         _load_entry_points()
     if name not in _STAGES:
@@ -56,7 +67,5 @@ def stage_class(name: str) -> type:
 
 def available_stages() -> list[str]:
     """The names configs may use: built-in, registered and plugin stages."""
-    from . import stages  # noqa: F401
-
     _load_entry_points()
-    return sorted(_STAGES)
+    return sorted(set(_STAGES) | set(BUILTIN_STAGES))

@@ -12,9 +12,9 @@ import logging
 import torch
 
 from ..errors import ConfigError
-from .common import interpreting
 from .naive import naive_cobi
 from .op import fused_cobi
+from .options import interpreting
 
 log = logging.getLogger(__name__)
 BACKENDS = ("naive", "chunked", "triton", "cuda")

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .common import BLEND_GRID_SCALE
+from .options import BLEND_GRID_SCALE
 
 # (rows x N) float buffers alive at once per chunk, as measured (peak RSS) with allocator overheads.
 _BUFFERS = {"plain": 8, "blend": 12}

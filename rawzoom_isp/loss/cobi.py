@@ -33,7 +33,7 @@ import torch
 
 from ..errors import ConfigError, DataError, ShapeError
 from .backends import run_backend
-from .common import DEFAULT_MEMORY_BUDGET, DISTANCES, KIND_ALIASES, KINDS, REDUCTIONS, SPATIAL, grid_positions
+from .options import DEFAULT_MEMORY_BUDGET, DISTANCES, KIND_ALIASES, KINDS, REDUCTIONS, SPATIAL, grid_positions
 
 MAX_FEATURE = 1e15  # squared distances of features up to this stay far from float32's 3.4e38
 NORM_FLOOR = 1e-3  # cosine: ||v|| is floored at this fraction of the features' RMS norm

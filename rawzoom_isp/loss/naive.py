@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import BLEND_GRID_SCALE
+from .options import BLEND_GRID_SCALE
 
 
 def _exact_sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .chunked import add_argmin_term, chunked_backward, chunked_forward, column_coefficients, nearest_backward
-from .common import interpreting
+from .options import interpreting
 
 log = logging.getLogger(__name__)
 NO_SPATIAL = "none"

@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import interpreting
+from .options import interpreting
 
 
 @triton.jit

@@ -12,8 +12,8 @@ from .checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from .learned_zoom import LearnedZoom, run_tiled, zoom_input
 from .packed import PackedZoomNet
-from .stage import LearnedZoom, run_tiled, zoom_input
 from .zoomnet import ZoomNet
 
 __all__ = ["ARCHITECTURES", "LearnedZoom", "PackedZoomNet", "ZoomNet", "build_model", "checkpoint_scale",

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .common import balance, classical_zoom, unbalance
+from .residual import balance, classical_zoom, unbalance
 
 
 class _ResidualBlock(nn.Module):

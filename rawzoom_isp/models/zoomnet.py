@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .common import classical_zoom
+from .residual import classical_zoom
 
 
 class CenteredBatchNorm(nn.BatchNorm2d):

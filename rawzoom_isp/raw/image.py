@@ -9,6 +9,7 @@ import torch
 
 from ..errors import ConfigError, DataError, RawShapeError, ShapeError
 from .cfa import check_pattern, shifted_pattern, transform_pattern
+from .facts import check_levels, describe_raw
 from .orientation import apply_orientation, display_box_to_stored
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,6 @@ class RawImage:
             self.daylight_wb_gains = _as_tensor(self.daylight_wb_gains, (3,))
         if not 1 <= int(self.orientation) <= 8:
             raise ConfigError(f"orientation must be an EXIF code 1..8, got {self.orientation}")
-        from .reader import check_levels
-
         check_levels(self.black_level.numpy(), self.white_level, None,
                      lambda reason: ConfigError(f"{self.path or 'RawImage'}: {reason}"))
 
@@ -183,6 +182,4 @@ class RawImage:
 
     def describe(self) -> dict:
         """Metadata as plain, JSON-safe Python values (for ``rawzoom info``)."""
-        from .reader import describe_raw
-
         return describe_raw(vars(self))

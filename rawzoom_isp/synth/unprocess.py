@@ -16,10 +16,10 @@ import torch
 from ..color import cam_to_srgb_from_xyz_to_cam
 from ..errors import ConfigError, ShapeError
 from ..isp import functional as F
+from ..isp.base import Stage
+from ..isp.classical import ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
 from ..isp.kinds import DataKind
 from ..isp.pipeline import Pipeline
-from ..isp.stage import Stage
-from ..isp.stages import ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
 from ..raw.cfa import check_pattern
 from ..raw.image import RawMeta
 from .noise import add_mosaic_noise, random_noise_levels

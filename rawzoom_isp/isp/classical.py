@@ -8,11 +8,11 @@ import torch
 from ..color import OUTPUT_SPACES, srgb_to_space
 from ..errors import ConfigError
 from ..raw.cfa import check_pattern
-from ..raw.reader import check_levels
+from ..raw.facts import check_levels
 from . import functional as F
+from .base import Stage, needs_meta
 from .kinds import HIGHLIGHT_MODES, DataKind
 from .registry import register_stage
-from .stage import Stage, needs_meta
 
 _RGB = frozenset({DataKind.LINEAR_RGB, DataKind.DISPLAY_RGB})
 

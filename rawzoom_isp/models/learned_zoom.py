@@ -13,9 +13,9 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ConfigError
+from ..isp.base import Stage, needs_meta
 from ..isp.kinds import DataKind
 from ..isp.registry import register_stage
-from ..isp.stage import Stage, needs_meta
 from ..raw.cfa import unify_flips
 from .checkpoint import default_weights, load_model
 
