@@ -216,7 +216,7 @@ def test_model_configs_are_checked_before_anything_is_built(tmp_path):
         build_model(dict(arch="packed", blend_kernel=4))
     with pytest.raises(ConfigError, match="degrid"):
         build_model(dict(arch="packed", degrid=8))
-    assert isinstance(build_model({"width": 8, "blocks": 1, "up_channels": 8}), ZoomNet)  # configs before arch
+    assert isinstance(build_model({"width": 8, "blocks": 1}), PackedZoomNet)  # no arch: the default, as in training
 
 
 def test_damaged_and_hostile_checkpoints_name_the_file(tmp_path):

@@ -127,7 +127,9 @@ def test_renamed_public_names_still_work_with_a_deprecation_warning():
         old = rz.data.render_camera_rgb(linear, gains, matrix, "srgb")
     torch.testing.assert_close(old, rz.synth.render_linear(linear, gains, matrix, "srgb"), rtol=0, atol=0)
     x, y = torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6)
-    assert float(rz.loss.cobi(x, y, kind="nn")) == float(rz.loss.cobi(x, y, kind="nearest"))
+    with pytest.warns(DeprecationWarning, match="nearest"):
+        old_kind = float(rz.loss.cobi(x, y, kind="nn"))
+    assert old_kind == float(rz.loss.cobi(x, y, kind="nearest"))
     sample = str(REPO / "rawzoom_isp" / "samples" / "gopro_hero7_crop.dng")
     with pytest.warns(DeprecationWarning, match="augment"):
         pairs = rz.data.EmulatedRawPairs([sample], flips=False)
@@ -135,6 +137,9 @@ def test_renamed_public_names_still_work_with_a_deprecation_warning():
     with pytest.warns(DeprecationWarning, match="augment"):
         config = load_config({"data": {"flips": False, "files": [sample]}})
     assert config["data"]["augment"] is False and "flips" not in config["data"]
+    with pytest.warns(DeprecationWarning, match="input = 'rgb'"):
+        config = load_config({"data": {"source": "rgb", "files": [sample]}})
+    assert config["data"]["source"] == "emulated" and config["data"]["input"] == "rgb"
 
 
 def test_csrc_at_the_top_level_reaches_the_wheel_and_the_editable_install(tmp_path):

@@ -251,9 +251,14 @@ def test_resume_survives_a_cut_metrics_line_and_stale_temporaries(tmp_path):
     (old / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 1.0, "lr": 1e-4, "seconds": t}) + "\n"
                                                for s, t in ((50, 40.0), (100, 80.0), (150, 9.0), (200, 50.0))))
     assert training_seconds(str(old)) == 130.0
-    (run / "metrics.jsonl").write_text('{"step": 3}\nnonsense\n{"step": 6}\n')
+    good = '{"step": 3, "loss": 0.1, "lr": 0.001, "seconds": 1.0}'
+    (run / "metrics.jsonl").write_text(f'{good}\nnonsense\n{good}\n')
     with pytest.raises(rz.errors.TrainingError, match="metrics.jsonl: line 2"):
         train(_config(tmp_path, steps=9), resume=True, progress=False)
+    (run / "metrics.jsonl").write_text('{"step": 3, "loss": 0.1}\n' + good + "\n")  # a row without seconds
+    with pytest.raises(rz.errors.TrainingError, match="line 1 is not a metrics row"):
+        train(_config(tmp_path, steps=9), resume=True, progress=False)
+    assert (run / "metrics.jsonl").read_text().startswith('{"step": 3, "loss": 0.1}')  # nothing lost on failure
 
 
 def test_init_across_zoom_factors_keeps_the_shared_layers(tmp_path, tiny_checkpoint):

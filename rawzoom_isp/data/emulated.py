@@ -170,6 +170,16 @@ class EmulatedRawPairs(PairDataset):
         self.misalign, self.misalign_affine = float(misalign), float(misalign_affine)
         self._cache: dict[int, tuple] = {}
 
+    @classmethod
+    def from_config(cls, data: dict, source, **common) -> EmulatedRawPairs:
+        """The pairs a checked [data] section describes (``rz.data.registry``)."""
+        return cls(source, reference=data["reference"], noise_match=data["noise_match"],
+                   noise_range=tuple(data["noise_range"]), texture_candidates=data["texture_candidates"],
+                   misalign=data["misalign"], misalign_affine=data["misalign_affine"],
+                   degradation=data["degradation"], footprint_share=data["footprint_share"], blur=tuple(data["blur"]),
+                   shift=data["shift"], clean_share=data["clean_share"], demosaic=data["demosaic"],
+                   input_source=data["input_source"], **common)
+
     def __len__(self) -> int:
         return len(self.files)
 

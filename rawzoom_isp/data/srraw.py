@@ -86,6 +86,11 @@ def default_cache_dir() -> str:
 
 
 class SRRawDataset(PairDataset):
+    @classmethod
+    def from_config(cls, data: dict, source, **common) -> SRRawDataset:
+        """The pairs a checked [data] section describes (``rz.data.registry``): an SR-RAW root."""
+        return cls(data["root"], split=data["split"], cache_dir=data["cache_dir"], **common)
+
     def __init__(self, root: str, scale: int = 4, split: str | None = None, align_downscale: int = 8,
                  cache_dir: str | None = None, target_margin: int = 16, **crop_options):
         super().__init__(scale=scale, target_margin=target_margin, **crop_options)

@@ -60,6 +60,11 @@ class SyntheticPairs(PairDataset):
         self.method, self.noise, self.blur_sigma, self.misalign, self.cfa = method, noise, blur_sigma, misalign, cfa
         self._images: dict[int, torch.Tensor] = {}
 
+    @classmethod
+    def from_config(cls, data: dict, source, **common) -> SyntheticPairs:
+        """The pairs a checked [data] section describes (``rz.data.registry``): a folder of images."""
+        return cls(data["root"], method=data["method"], noise=data["noise"], **common)
+
     def __len__(self) -> int:
         return len(self.files)
 

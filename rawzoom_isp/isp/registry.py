@@ -15,9 +15,13 @@ from ..errors import ConfigError
 
 ENTRY_POINT_GROUP = "rawzoom_isp.stages"
 _CLASSICAL = "rawzoom_isp.isp.classical"
-_CLASSICAL_STAGES = ("black_level", "bayer_pack", "bayer_unpack", "demosaic", "white_balance", "exposure",
-                     "color_matrix", "gamma", "tone_map", "resize")
-BUILTIN_STAGES = {**dict.fromkeys(_CLASSICAL_STAGES, _CLASSICAL), "learned_zoom": "rawzoom_isp.models.learned_zoom"}
+BUILTIN_STAGES = {  # name -> module:class
+    "black_level": f"{_CLASSICAL}:BlackLevel", "bayer_pack": f"{_CLASSICAL}:BayerPack",
+    "bayer_unpack": f"{_CLASSICAL}:BayerUnpack", "demosaic": f"{_CLASSICAL}:Demosaic",
+    "white_balance": f"{_CLASSICAL}:WhiteBalance", "exposure": f"{_CLASSICAL}:Exposure",
+    "color_matrix": f"{_CLASSICAL}:ColorMatrix", "gamma": f"{_CLASSICAL}:Gamma", "tone_map": f"{_CLASSICAL}:ToneMap",
+    "resize": f"{_CLASSICAL}:Resize", "learned_zoom": "rawzoom_isp.models.learned_zoom:LearnedZoom",
+}
 _STAGES: dict[str, type] = {}
 _entry_points_loaded = False
 
@@ -57,7 +61,8 @@ def _load_entry_points() -> None:
 def stage_class(name: str) -> type:
     """The Stage class registered under ``name`` (built-ins, decorated classes, then plugins)."""
     if name not in _STAGES and name in BUILTIN_STAGES:
-        importlib.import_module(BUILTIN_STAGES[name])  # its classes register themselves
+        module, cls = BUILTIN_STAGES[name].split(":")
+        register_stage(name)(getattr(importlib.import_module(module), cls))
     if name not in _STAGES:
         _load_entry_points()
     if name not in _STAGES:

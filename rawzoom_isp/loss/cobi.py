@@ -28,6 +28,7 @@ O(chunk * N + (N + M) * C) in forward and backward. ``auto`` picks the fastest a
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -131,7 +132,10 @@ def cobi(x: torch.Tensor, y: torch.Tensor, *, kind: str = "contextual", distance
             raise ConfigError(f"cobi {name} must be a number, got {type(value).__name__}")
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
         raise ConfigError(f"cobi sample must be None or a whole number of positions >= 1, got {sample!r}")
-    kind = KIND_ALIASES.get(kind, kind)
+    if kind in KIND_ALIASES:
+        warnings.warn(f"cobi kind={kind!r} is deprecated; use kind={KIND_ALIASES[kind]!r}", DeprecationWarning,
+                      stacklevel=2)
+        kind = KIND_ALIASES[kind]
     _check(x, y, kind, distance, spatial, float(h), float(eps), float(spatial_weight), reduction, check_finite)
     if spatial_weight == 0:
         spatial = None

@@ -4,7 +4,6 @@
 classical zoom) and ``ZoomNet`` (the paper's layout) share one call, ``net(x, wb_gains)``.
 """
 from .checkpoint import (
-    ARCHITECTURES,
     build_model,
     checkpoint_scale,
     default_weights,
@@ -14,8 +13,9 @@ from .checkpoint import (
 )
 from .learned_zoom import LearnedZoom, run_tiled, zoom_input
 from .packed import PackedZoomNet
+from .registry import ZoomNetwork, available_models, model_class, register_model
 from .zoomnet import ZoomNet
 
-__all__ = ["ARCHITECTURES", "LearnedZoom", "PackedZoomNet", "ZoomNet", "build_model", "checkpoint_scale",
-           "default_weights", "load_model",
+__all__ = ["LearnedZoom", "PackedZoomNet", "ZoomNet", "build_model", "checkpoint_scale",
+           "default_weights", "load_model", "ZoomNetwork", "available_models", "model_class", "register_model",
            "read_checkpoint", "run_tiled", "save_checkpoint", "zoom_input"]

@@ -24,10 +24,8 @@ import torch
 
 from ..atomic import atomic_path
 from ..errors import CheckpointError, ConfigError, WeightsUnavailableError
-from .packed import PackedZoomNet
-from .zoomnet import ZoomNet
+from .registry import DEFAULT_ARCH, model_class
 
-ARCHITECTURES = {"zoomnet": ZoomNet, "packed": PackedZoomNet}
 DEFAULT_WEIGHTS = {4: "zoom4x.pt", 8: "zoom8x.pt"}
 SCALES = (2, 4, 8, 16)
 MAX_PARAMETERS = 200_000_000
@@ -57,19 +55,19 @@ def _parameter_count(model_class, options: dict) -> int:
 
 
 def build_model(config: dict) -> torch.nn.Module:
-    """The zoom network a config describes (``arch`` "packed" or "zoomnet"; configs without ``arch``
-    are ZoomNet's, as written before there was a choice). Every value is checked first; a network
-    over MAX_PARAMETERS is refused before it is built."""
+    """The zoom network a config describes (``arch``: a registered network, ``rz.models.registry``;
+    without one, ``DEFAULT_ARCH``, in a checkpoint as in training). Every value is checked first; a
+    network over MAX_PARAMETERS is refused before it is built."""
     if not isinstance(config, dict):
         raise ConfigError(f"a model config is a table of options, got {type(config).__name__}")
     if not all(type(key) is str for key in config):
         raise ConfigError("a model config's keys are option names (text)")
     options = dict(config)
-    arch = options.pop("arch", "zoomnet")
-    if type(arch) is not str or arch not in ARCHITECTURES:
-        raise ConfigError(f"unknown model arch {_brief(arch)}; known: {', '.join(ARCHITECTURES)}")
-    model_class = ARCHITECTURES[arch]
-    signature = inspect.signature(model_class.__init__).parameters
+    arch = options.pop("arch", DEFAULT_ARCH)
+    if type(arch) is not str:
+        raise ConfigError(f"unknown model arch {_brief(arch)}")
+    model_class_ = model_class(arch)
+    signature = inspect.signature(model_class_.__init__).parameters
     unknown = sorted(set(options) - set(signature) - {"self"})
     if unknown:
         raise ConfigError(f"model arch {arch!r} has no option(s) {', '.join(unknown)}; "
@@ -77,13 +75,13 @@ def build_model(config: dict) -> torch.nn.Module:
     for name, value in options.items():
         _check_value(name, value, signature[name].default)
     try:
-        count = _parameter_count(model_class, options)
+        count = _parameter_count(model_class_, options)
     except ValueError as exc:
         raise ConfigError(f"model arch {arch!r}: {exc}") from None
     if count > MAX_PARAMETERS:
         raise ConfigError(f"model arch {arch!r} with {_brief(options)} has {count:,} parameters, over the limit of "
                           f"{MAX_PARAMETERS:,}")
-    return model_class(**options)
+    return model_class_(**options)
 
 
 MAX_WEIGHT = 1e4  # no trained layer of ours comes near; 1e10 weights only saturate

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from .registry import register_model
 from .residual import balance, classical_zoom, unbalance
 
 
@@ -51,11 +52,11 @@ def remove_phase_pattern(tail: torch.Tensor, phases: int, size: int) -> torch.Te
     return tail - pattern.reshape(batch, channels, height, width)
 
 
+@register_model("packed")
 class PackedZoomNet(nn.Module):
     """``forward(x, wb_gains=None)``: (B, 4, h, w) packed raw -> (B, 3, 2 scale h, 2 scale w) linear
     camera RGB; or (B, 3, H, W) display RGB -> (B, 3, scale H, scale W) display RGB."""
 
-    arch = "packed"
 
     def __init__(self, scale: int = 4, in_channels: int = 4, width: int = 64, blocks: int = 10,
                  output: str | None = None, blend_kernel: int = 0, degrid: int = 0):

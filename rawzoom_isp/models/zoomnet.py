@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from .registry import register_model
 from .residual import classical_zoom
 
 
@@ -78,12 +79,12 @@ class _ResidualBlock(nn.Module):
         return x + self.norm2(self.conv2(y))
 
 
+@register_model("zoomnet")
 class ZoomNet(nn.Module):
     """``forward(x, wb_gains=None)``: (B, in_channels, h, w) -> (B, 3, zoom h, zoom w). As in the paper
     the network sees raw that is not white balanced: ``wb_gains`` is part of the zoom networks' common
     call and is not used here."""
 
-    arch = "zoomnet"
 
     def __init__(self, scale: int = 4, in_channels: int = 4, width: int = 64, blocks: int = 16,
                  up_channels: int = 256, norm: str = "batch", output: str = "display", skip: str = "none"):

@@ -20,7 +20,6 @@ from typing import Any
 from ..errors import ConfigError
 from ..tomlfile import read_toml, tomllib
 
-SOURCES = ("synthetic", "emulated", "srraw")
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
         "source": "emulated",  # synthetic | emulated | srraw | rgb (emulated pairs, 8-bit RGB input)
@@ -51,6 +50,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "cache_dir": None,  # srraw: where prepared pairs are cached (default $XDG_CACHE_HOME/rawzoom_isp/srraw)
         "target_margin": 0,
         "seed": 0,
+        "options": {},  # settings of a plugin pair source, passed to it as they are
     },
     "model": {"arch": "packed"},
     "loss": {
@@ -75,7 +75,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 _INT, _FLOAT, _BOOL, _STR = (int,), (int, float), (bool,), (str,)
 # (section, key) -> (types, low, high) for numbers, or a tuple of choices for strings.
 _RULES: dict[tuple[str, str], tuple] = {
-    ("data", "source"): SOURCES, ("data", "input"): ("raw", "rgb"), ("data", "method"): ("brooks", "paper"),
+    ("data", "input"): ("raw", "rgb"), ("data", "method"): ("brooks", "paper"),
     ("data", "reference"): ("libraw", "classical"), ("data", "split"): _STR,
     ("data", "scale"): (_INT, 2, 16), ("data", "patch"): (_INT, 4, 4096), ("data", "augment"): _BOOL,
     ("data", "noise"): _BOOL, ("data", "noise_match"): _BOOL, ("data", "target_margin"): (_INT, 0, 4096),
@@ -209,6 +209,8 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike, overrides: list[s
         merged[section].update(values)
     data = merged["data"]
     if data["source"] == "rgb":
+        warnings.warn("[data] source = 'rgb' is deprecated; use source = 'emulated' with input = 'rgb'",
+                      DeprecationWarning, stacklevel=2)
         data["source"], data["input"] = "emulated", "rgb"
     for section, values in merged.items():
         for key, value in values.items():
@@ -247,6 +249,12 @@ def model_config(config: dict) -> dict:
 
 
 def _check_data(data: dict, base: str | None, overridden: set[str]) -> None:
+    from ..data.registry import available_pair_sources
+
+    if not isinstance(data["source"], str) or data["source"] not in available_pair_sources():
+        raise ConfigError(f"[data] source must be one of {', '.join(available_pair_sources())}, got {data['source']!r}")
+    if not isinstance(data["options"], dict):
+        raise ConfigError(f"[data] options must be a table (a plugin pair source's settings), got {data['options']!r}")
     if data["root"] is None and data["files"] is None:
         raise ConfigError("[data] needs root (a folder) or files (a list)")
     if data["cache_dir"] is not None and not isinstance(data["cache_dir"], str):

@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..atomic import atomic_path
-from ..data import EmulatedRawPairs, SRRawDataset, SyntheticPairs
+from ..data.registry import pair_source
 from ..errors import CheckpointError, ConfigError, OutputExistsError, TrainingError
 from ..isp.functional import WB_GAMMA, apply_white_balance
 from ..loss import CoBiLoss
@@ -33,21 +33,12 @@ log = logging.getLogger(__name__)
 
 
 def build_dataset(data: dict, *, files=None, patch="config"):
-    """The pair source a [data] section describes (``files``/``patch`` override it)."""
+    """The pair source a [data] section describes (``rz.data.registry``; ``files``/``patch`` override it)."""
     common = dict(scale=data["scale"], patch=data["patch"] if patch == "config" else patch, augment=data["augment"],
                   input_format=data["input"], seed=data["seed"], target_margin=data["target_margin"],
                   rgb_render=data["rgb_render"], jpeg_quality=data["jpeg_quality"])
     source = files if files is not None else (data["files"] or data["root"])
-    if data["source"] == "synthetic":
-        return SyntheticPairs(data["root"], method=data["method"], noise=data["noise"], **common)
-    if data["source"] == "emulated":
-        return EmulatedRawPairs(source, reference=data["reference"], noise_match=data["noise_match"],
-                                noise_range=tuple(data["noise_range"]), texture_candidates=data["texture_candidates"],
-                                misalign=data["misalign"], misalign_affine=data["misalign_affine"],
-                                degradation=data["degradation"], footprint_share=data["footprint_share"],
-                                blur=tuple(data["blur"]), shift=data["shift"], clean_share=data["clean_share"],
-                                demosaic=data["demosaic"], input_source=data["input_source"], **common)
-    return SRRawDataset(data["root"], split=data["split"], cache_dir=data["cache_dir"], **common)
+    return pair_source(data["source"]).from_config(data, source, **common)
 
 
 def build_loss(loss: dict, scale: int):
