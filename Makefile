@@ -11,7 +11,7 @@ DEMO_OUT ?= demo_output
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml constraints.txt setup.py
+$(STAMP): $(PY) pyproject.toml constraints.txt setup.py tests/plugin_example/pyproject.toml
 	$(PY) -m pip install --upgrade "pip>=23" setuptools wheel
 	$(PY) -m pip install -c constraints.txt torch==2.14.1 torchvision==0.29.1 triton==3.8.0
 	$(PY) -m pip install -c constraints.txt -e ".[test]"

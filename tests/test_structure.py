@@ -179,3 +179,25 @@ def test_the_learned_zoom_stage_needs_no_installed_entry_point(monkeypatch):
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
     assert registry.stage_class("learned_zoom").__name__ == "LearnedZoom"
     assert registry.stage_class("demosaic").__name__ == "Demosaic"
+
+
+def test_a_network_a_pair_source_and_a_cobi_backend_from_a_plugin(tmp_path):
+    """tests/plugin_example adds each with one file and one entry-point line (make test installs it):
+    a config names them, training runs on them, CoBi computes with the plugin backend."""
+    import torch
+
+    import rawzoom_isp as rz
+    from rawzoom_isp.models import available_models, build_model
+    from rawzoom_isp.train import train
+
+    if "gain_zoom" not in available_models():
+        pytest.fail("the example plugin is not installed: run `pip install -e tests/plugin_example` (make test does)")
+    x, y = torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6)
+    torch.testing.assert_close(rz.loss.cobi(x, y, backend="reference"), rz.loss.cobi(x, y, backend="naive"))
+    config = {"data": {"source": "flat", "options": {"count": 3}, "patch": 8, "root": str(tmp_path)},
+              "model": {"arch": "gain_zoom"}, "loss": {"backend": "reference"},
+              "optim": {"steps": 3, "batch_size": 2, "lr": 1e-2},
+              "train": {"out": str(tmp_path / "run"), "log_every": 1, "checkpoint_every": 3}}
+    final = train(config, progress=False)
+    trained = rz.models.load_model(final)
+    assert type(trained).__name__ == "GainZoom" and build_model(trained.config).config == trained.config

@@ -34,7 +34,17 @@ import torch
 
 from ..errors import ConfigError, DataError, ShapeError
 from .backends import run_backend
-from .options import DEFAULT_MEMORY_BUDGET, DISTANCES, KIND_ALIASES, KINDS, REDUCTIONS, SPATIAL, grid_positions
+from .options import (
+    CONTEXTUAL,
+    DEFAULT_MEMORY_BUDGET,
+    DISTANCES,
+    KIND_ALIASES,
+    KINDS,
+    REDUCTIONS,
+    SPATIAL,
+    CoBiOptions,
+    grid_positions,
+)
 
 MAX_FEATURE = 1e15  # squared distances of features up to this stay far from float32's 3.4e38
 NORM_FLOOR = 1e-3  # cosine: ||v|| is floored at this fraction of the features' RMS norm
@@ -140,18 +150,16 @@ def cobi(x: torch.Tensor, y: torch.Tensor, *, kind: str = "contextual", distance
     if spatial_weight == 0:
         spatial = None
     targets, outputs, pos_tgt, pos_out = prepare(x, y, distance, sample, generator)
-    losses = run_backend(
-        backend, targets, outputs, pos_tgt, pos_out, kind=kind, distance=distance, h=float(h), eps=float(eps),
-        spatial_weight=float(spatial_weight), spatial=spatial,
-        memory_budget=DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget),
-    )
+    options = CoBiOptions(kind, distance, float(h), float(eps), float(spatial_weight), spatial)
+    losses = run_backend(backend, targets, outputs, pos_tgt, pos_out, options,
+                         DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget))
     if reduction == "none":
         return losses
     return losses.sum() if reduction == "sum" else losses.mean()
 
 
 def contextual(x: torch.Tensor, y: torch.Tensor, **kwargs) -> torch.Tensor:
-    """The contextual loss: ``cobi`` with no spatial term."""
+    """The contextual loss: ``cobi`` with no spatial term (``CONTEXTUAL``)."""
     if "spatial_weight" in kwargs or "spatial" in kwargs:
         raise ConfigError("contextual() has no spatial term; use cobi() for one")
-    return cobi(x, y, spatial_weight=0.0, spatial=None, **kwargs)
+    return cobi(x, y, **CONTEXTUAL, **kwargs)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .chunked import add_argmin_term, chunked_backward, chunked_forward, column_coefficients, nearest_backward
-from .options import interpreting
+from .options import CoBiOptions, interpreting
 
 log = logging.getLogger(__name__)
 NO_SPATIAL = "none"
@@ -114,32 +114,33 @@ def _(grad, targets, outputs, pos_tgt, pos_out, row_min, row_argmin, row_logsum,
     )
 
 
-_OPTION_NAMES = ("kind", "distance", "h", "eps", "spatial_weight", "spatial", "kernel", "memory_budget")
+def _op_arguments(options: CoBiOptions, kernel: str, memory_budget: int) -> tuple:
+    """The op's option arguments (after the four tensors), from the one options value: the op's
+    schema takes plain values, so this is the only place they are listed."""
+    spatial = NO_SPATIAL if options.spatial is None else options.spatial
+    return (options.kind, options.distance, options.h, options.eps, options.spatial_weight, spatial, kernel,
+            memory_budget)
 
 
 def _setup_context(ctx, inputs, output):
-    targets, outputs, pos_tgt, pos_out = inputs[:4]
-    ctx.options = dict(zip(_OPTION_NAMES, inputs[4:]))
+    targets, outputs, pos_tgt, pos_out, kind, distance, h, eps, spatial_weight, spatial, kernel, budget = inputs
+    ctx.options = CoBiOptions(kind, distance, h, eps, spatial_weight, None if spatial == NO_SPATIAL else spatial)
+    ctx.kernel, ctx.memory_budget = kernel, budget
     ctx.need_targets = ctx.needs_input_grad[0]
     _, row_min, row_argmin, row_logsum, best, arg, feature_cx = output
     ctx.save_for_backward(targets, outputs, pos_tgt, pos_out, row_min, row_argmin, row_logsum, best, arg, feature_cx)
 
 
 def _backward(ctx, grad_losses, *unused):
-    saved = ctx.saved_tensors
-    o = ctx.options
     d_tgt, d_out = torch.ops.rawzoom.cobi_backward(
-        grad_losses, *saved, o["kind"], o["distance"], o["h"], o["eps"], o["spatial_weight"], o["spatial"],
-        o["kernel"], o["memory_budget"], ctx.need_targets)
-    return (d_tgt if ctx.need_targets else None), d_out, None, None, None, None, None, None, None, None, None, None
+        grad_losses, *ctx.saved_tensors, *_op_arguments(ctx.options, ctx.kernel, ctx.memory_budget), ctx.need_targets)
+    return (d_tgt if ctx.need_targets else None), d_out, *([None] * 10)
 
 
 cobi_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
-def fused_cobi(targets, outputs, pos_tgt, pos_out, *, kind, distance, h, eps, spatial_weight, spatial, kernel,
-               memory_budget):
+def fused_cobi(targets, outputs, pos_tgt, pos_out, options: CoBiOptions, *, kernel: str, memory_budget: int):
     """(B,) losses through the registered op, differentiable in targets and outputs."""
-    return torch.ops.rawzoom.cobi_forward(
-        targets, outputs, pos_tgt, pos_out, kind, distance, h, eps, spatial_weight,
-        NO_SPATIAL if spatial is None else spatial, kernel, memory_budget)[0]
+    return torch.ops.rawzoom.cobi_forward(targets, outputs, pos_tgt, pos_out,
+                                          *_op_arguments(options, kernel, memory_budget))[0]

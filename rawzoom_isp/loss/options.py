@@ -1,9 +1,10 @@
-"""What the CoBi front end, the reference and every kernel share: the option names, the spatial
-grid, the memory default, and whether Triton runs in its CPU interpreter. A leaf: it imports no other
-module of the loss package."""
+"""What the CoBi front end, the reference and every backend share: the options (one frozen value),
+the spatial grid, the memory default, and whether Triton runs in its CPU interpreter. A leaf: it
+imports no other module of the loss package."""
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -27,3 +28,25 @@ def grid_positions(height: int, width: int, device=None, dtype=torch.float32) ->
 def interpreting() -> bool:
     """Whether Triton kernels run in the CPU interpreter (TRITON_INTERPRET=1, for tests)."""
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+@dataclass(frozen=True)
+class CoBiOptions:
+    """What ``cobi`` computes (``rz.loss.cobi``'s docstring has the math): ``kind`` "contextual" or
+    "nearest", ``distance`` "cosine" or "l2", bandwidth ``h``, ``eps`` of the relative distance, and the
+    spatial term (``spatial`` None, "distance" or "blend", with ``spatial_weight``). Every backend
+    takes it whole."""
+
+    kind: str = "contextual"
+    distance: str = "cosine"
+    h: float = 0.5
+    eps: float = 1e-3
+    spatial_weight: float = 0.1
+    spatial: str | None = "distance"
+
+    def as_kwargs(self) -> dict:
+        return asdict(self)
+
+
+# The contextual loss is CoBi without its spatial term: this, in the front end and in configs alike.
+CONTEXTUAL = {"spatial": None, "spatial_weight": 0.0}

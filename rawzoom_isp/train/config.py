@@ -64,7 +64,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "vgg_weight": None,
         "spatial_weight": None,
         "sample": None,
-        "backend": "auto",
+        "backend": "auto",  # auto, or a registered CoBi backend (rz.loss.backends)
+        "h": 0.5,  # CoBi bandwidth
+        "eps": 1e-3,  # CoBi: relative distance d / (min d + eps)
+        "kind": "contextual",  # CoBi: contextual (the CX form) | nearest
     },
     "optim": {"lr": 1e-4, "decay": 0.05, "decay_steps": 20000, "batch_size": 4, "steps": 1000},
     "train": {"out": "runs/zoom", "checkpoint_every": 100, "log_every": 10, "device": "auto", "seed": 0,
@@ -89,7 +92,8 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("data", "input_source"): ("real", "brooks", "paper"),
     ("loss", "type"): ("l1", "cobi", "contextual"), ("loss", "tolerance"): (_INT, 0, 4096),
     ("loss", "preset"): ("paper", "zlz-code"), ("loss", "patch_stride"): (_INT, 1, 64),
-    ("loss", "backend"): ("auto", "naive", "chunked", "triton", "cuda"),
+    ("loss", "backend"): _STR, ("loss", "h"): (_FLOAT, 1e-3, 1e3), ("loss", "eps"): (_FLOAT, 1e-12, 1e3),
+    ("loss", "kind"): ("contextual", "nearest"),
     ("optim", "lr"): (_FLOAT, 1e-12, 1.0), ("optim", "decay"): (_FLOAT, 1e-12, 1.0),
     ("optim", "decay_steps"): (_INT, 1, 10**9), ("optim", "batch_size"): (_INT, 1, 4096),
     ("optim", "steps"): (_INT, 1, 10**9),
@@ -216,6 +220,11 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike, overrides: list[s
         for key, value in values.items():
             _check(section, key, value)
     _check_data(data, base, overridden)
+    from ..loss.backends import available_cobi_backends
+
+    backends = ("auto", *available_cobi_backends())
+    if merged["loss"]["backend"] not in backends:
+        raise ConfigError(f"[loss] backend must be one of {', '.join(backends)}, got {merged['loss']['backend']!r}")
     freeze = merged["train"]["freeze"]
     if not isinstance(freeze, list) or not all(isinstance(name, str) and name for name in freeze):
         raise ConfigError(f"[train] freeze must be a list of parameter names (prefixes), got {freeze!r}")

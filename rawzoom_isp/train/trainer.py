@@ -24,6 +24,7 @@ from ..data.registry import pair_source
 from ..errors import CheckpointError, ConfigError, OutputExistsError, TrainingError
 from ..isp.functional import WB_GAMMA, apply_white_balance
 from ..loss import CoBiLoss
+from ..loss.options import CONTEXTUAL
 from ..models.checkpoint import build_model, load_state, read_checkpoint, save_checkpoint
 from ..shift_tolerant import shift_tolerant_crop
 from ..synth.unprocess import render_linear
@@ -53,9 +54,9 @@ def build_loss(loss: dict, scale: int):
 
         return l1
     options = {k: loss[k] for k in ("preset", "patch_size", "patch_stride", "patch_padding", "rgb_weight", "vgg_weight",
-                                    "spatial_weight", "sample", "backend")}
+                                    "spatial_weight", "sample", "backend", "h", "eps", "kind")}
     if loss["type"] == "contextual":
-        options.update(spatial=None, spatial_weight=0.0)
+        options.update(CONTEXTUAL)
     return CoBiLoss(scale=scale, tolerance=loss["tolerance"], **options)
 
 
