@@ -9,13 +9,19 @@ r_i = sum over {k: a(k) = i} of c_k, dL_ik = [a(k) = i] c_k - CX_ik r_i and the 
 -dL_ik / (h (m_i + eps)); one kernel accumulates dT over column tiles (and t_i = sum_k dL_ik D_ik for
 the argmin term), one accumulates dO over row tiles; the argmin and nn terms are sparse, O((N+M) C).
 
-D tiles come from ``tl.dot`` in IEEE fp32 (TF32 would corrupt d / (min d + eps)); cosine:
-D = (1 - <t, o>) / 2 on normalised vectors; l2: D = |t|^2 + |o|^2 - 2 <t, o>, clamped at 0, on
-vectors centred by the output mean; the spatial "distance" term w_s |p_i - p_k| is computed in
-registers from the positions. Tiles are masked for ragged N, M and any C (the dot's K dimension is
-at least 16, zero-padded). Images run on the grid's last axis.
+D tiles come from ``tl.dot`` at ``PRECISION``: "tf32x3" (the default on a GPU: each operand split into
+two TF32 parts, three tensor-core products summed in fp32, as accurate as IEEE fp32 for D, see
+benchmarks/cobi_precision.py) or "ieee" (fp32 FMAs on the CUDA cores; ``RAWZOOM_COBI_PRECISION=ieee``).
+One TF32 product would corrupt d / (min d + eps). Cosine: D = (1 - <t, o>) / 2 on normalised vectors;
+l2: D = |t|^2 + |o|^2 - 2 <t, o>, clamped at 0, on vectors centred by the output mean; the spatial
+"distance" term w_s |p_i - p_k| is computed in registers from the positions. Per element the logits
+cost one FMA: with a_i = 1 / (h (m_i + eps)) and b_i = 1 / h, L_ik = b_i - D_ik a_i, and exponentials
+are ``exp2`` with log2(e) folded into the per-row factors. Tiles are masked for ragged N, M and any C
+(the dot's K dimension is at least 16, zero-padded). Images run on the grid's last axis.
 """
 from __future__ import annotations
+
+import os
 
 import torch
 import triton
@@ -102,13 +108,13 @@ def _row_logsum_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, lo
     m = tl.load(min_ptr + image * M + rows, mask=mask, other=0.0)
     scale = 1.0 / ((m + eps) * h)  # L = 1/h - D * scale
     top = 1.0 / h - m * scale  # the row's largest logit, at its argmin
+    scale2 = scale * 1.4426950408889634  # exp(L - top) = exp2((m - D) * scale2)
     total = tl.zeros([BLOCK_M], dtype=tl.float32)
     for n0 in range(0, N, BLOCK_N):
         cols = n0 + tl.arange(0, BLOCK_N)
         d = _distance_tile(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, rows, cols, M, N, C, spatial_weight,
                            COSINE, SPATIAL, BLOCK_M, BLOCK_N, BLOCK_C, PRECISION)
-        shifted = (top[:, None] - (1.0 / h - d * scale[:, None])) * -1.4426950408889634
-        total += tl.sum(tl.exp2(shifted), axis=1)
+        total += tl.sum(tl.exp2((m[:, None] - d) * scale2[:, None]), axis=1)
     tl.store(logsum_ptr + image * M + rows, top + tl.log(tl.where(mask, total, 1.0)), mask=mask)
 
 
@@ -127,7 +133,8 @@ def _col_max_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, logsu
                            COSINE, SPATIAL, BLOCK_M, BLOCK_N, BLOCK_C, PRECISION)
         m = tl.load(min_ptr + image * M + rows, mask=row_mask, other=0.0)
         logsum = tl.load(logsum_ptr + image * M + rows, mask=row_mask, other=0.0)
-        log_cx = (1.0 - d / (m[:, None] + eps)) / h - logsum[:, None]
+        slope = 1.0 / (h * (m + eps))  # log CX = (1/h - logsum) - D * slope: one FMA per element
+        log_cx = (1.0 / h - logsum)[:, None] - d * slope[:, None]
         log_cx = tl.where(row_mask[:, None], log_cx, float("-inf"))
         tile_max, tile_arg = tl.max(log_cx, axis=0, return_indices=True)
         best, arg = _keep_better(best, arg, tile_max, tile_arg, m0, False)
@@ -158,13 +165,17 @@ def _col_min_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, best_ptr, arg_
 
 @triton.jit
 def _dense_grad_tile(d, rows, cols, M, N, m, logsum, r, owner, coef, h, eps):
-    """dD (dense part) and dL for a tile: dL = [a(k) = i] c_k - CX_ik r_i, dD = -dL / (h (m_i + eps))."""
+    """dD (dense part) and dL for a tile: dL = [a(k) = i] c_k - CX_ik r_i, dD = -dL / (h (m_i + eps)),
+    CX = exp2(log2(e) (1/h - logsum_i) - D log2(e) / (h (m_i + eps))): per-row factors, one FMA and
+    one exp2 per element."""
     valid = (rows < M)[:, None] & (cols < N)[None, :]
-    cx = tl.exp2(((1.0 - d / (m[:, None] + eps)) / h - logsum[:, None]) * 1.4426950408889634)
+    slope = 1.0 / (h * (m + eps))
+    offset2 = (1.0 / h - logsum) * 1.4426950408889634
+    cx = tl.exp2(offset2[:, None] - d * (slope * 1.4426950408889634)[:, None])
     own = owner[None, :] == rows[:, None]
     d_logits = tl.where(own, coef[None, :], 0.0) - cx * r[:, None]
     d_logits = tl.where(valid, d_logits, 0.0)
-    d_dist = -d_logits / (h * (m[:, None] + eps))
+    d_dist = -d_logits * slope[:, None]
     return d_dist, d_logits
 
 
@@ -244,7 +255,10 @@ def _grad_cols_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, log
 # large tiles, since it runs one program at a time.
 GPU_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=32, BLOCK_CO=64, num_warps=4, num_stages=2)
 INTERPRETER_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=64, BLOCK_CO=64)
-PRECISION = "ieee"
+PRECISIONS = ("tf32x3", "ieee")
+PRECISION = os.environ.get("RAWZOOM_COBI_PRECISION", "tf32x3")
+if PRECISION not in PRECISIONS:
+    raise ValueError(f"RAWZOOM_COBI_PRECISION must be one of {', '.join(PRECISIONS)}, got {PRECISION!r}")
 
 KERNELS = {
     "row_min": _row_min_kernel,
