@@ -8,6 +8,7 @@ gradient against naive where naive fits. Prints a markdown table.
 
     python benchmarks/cobi_kernel.py            # every size, on CUDA when present
     python benchmarks/cobi_kernel.py --quick    # the CPU subset (N <= 16384)
+    python benchmarks/cobi_kernel.py --sizes 262144 --channels 64 --backends triton   # VGG conv1_2 of 512 px
 """
 from __future__ import annotations
 
@@ -113,6 +114,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+")
     parser.add_argument("--channels", type=int, nargs="+", default=[300, 64, 128, 256])
     parser.add_argument("--repeat", type=int)
+    parser.add_argument("--backends", nargs="+", default=None,
+                        help="backends to time (default: every one that runs natively on the device)")
     parser.add_argument("--naive-limit-gb", type=float, default=None, help="largest naive working set to attempt")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -126,6 +129,12 @@ def main() -> None:
         limit = 6 * 2**30
     # Every backend that runs natively on the device (the Triton interpreter is for tests, not timing).
     backends = [b for b in available_backends(device) if not (b == "triton" and device.type != "cuda")]
+    if args.backends is not None:
+        unknown = sorted(set(args.backends) - set(backends))
+        if unknown:
+            parser.error(f"--backends: {', '.join(unknown)} not available on {device}; "
+                         f"available: {', '.join(backends)}")
+        backends = [b for b in backends if b in args.backends]
 
     print(f"machine: {machine()}; device {device}\n")
     print(

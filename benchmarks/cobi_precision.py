@@ -74,7 +74,7 @@ def main() -> None:
                                                      (t @ o32.T + (split_dot(t, o, bits, parts) - t @ o.T))))
             (grad,) = torch.autograd.grad(loss, o32)
             print(f"| {n} | {channels} | {name} | {float((d.double() - exact_d).abs().max()):.2e} | "
-                  f"{abs(float(loss) - float(exact)) / abs(float(exact)):.2e} | "
+                  f"{abs(loss.item() - exact.item()) / abs(exact.item()):.2e} | "
                   f"{float((grad.double() - exact_grad).abs().max() / exact_grad.abs().max()):.2e} |")
 
 

@@ -92,7 +92,7 @@ def test_torch_compile_fullgraph_on_cpu():
 
 H100_SHARED_BYTES = 228 * 1024
 _AOT_SCRIPT = textwrap.dedent("""
-    import inspect, itertools, json, os
+    import inspect, itertools, json, os, re
     os.environ["TRITON_INTERPRET"] = "0"
     import triton
     from triton.backends.compiler import GPUTarget
@@ -117,9 +117,12 @@ _AOT_SCRIPT = textwrap.dedent("""
         compiled = triton.compile(triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=constexprs),
                                   target=GPUTarget("cuda", 90, 32), options=options)
         ptx = compiled.asm["ptx"]
-        # IEEE: no TF32 at all; tf32x3: tensor-core products of operands split by cvt.rna.tf32 (one TF32
-        # product alone has no split).
-        exact = "tf32" not in ptx if K.PRECISION == "ieee" else "cvt.rna.tf32" in ptx
+        # IEEE: FMAs, no TF32 at all; tf32x3: Hopper tensor-core MMAs (wgmma ... .tf32) of operands split
+        # by cvt.rna.tf32 (one TF32 product alone has no split).
+        if K.PRECISION == "ieee":
+            exact = "tf32" not in ptx and "mma" not in ptx
+        else:
+            exact = "cvt.rna.tf32" in ptx and re.search(r"wgmma\.mma_async\S*\.tf32\.tf32", ptx) is not None
         report.append({"kernel": name, "cosine": cosine, "spatial": spatial, "shared": compiled.metadata.shared,
                        "cubin": len(compiled.asm["cubin"]), "exact": exact})
     print(json.dumps(report))
