@@ -1,17 +1,25 @@
 """Classical ISP throughput against LibRaw, side by side in one run.
 
-For each 12 MP GoPro frame: LibRaw (rawpy ``postprocess``) at half and full size, and our
-differentiable float32 chain (``Pipeline.classical``), eager and under ``torch.compile``, file decode
-included in every figure. With a GPU, also the chain batched on the GPU. Prints a markdown table of
-megapixels (of the raw mosaic) per second and the ratio to LibRaw half size.
+Part 1, the chain in one process: for each 12 MP GoPro frame, LibRaw (rawpy ``postprocess``) at half
+and full size, and our differentiable float32 chain (``Pipeline.classical``), eager and under
+``torch.compile``, file decode included in every figure. With a GPU, also the chain batched on the
+GPU. A markdown table of megapixels (of the raw mosaic) per second and the ratio to LibRaw half size.
 
-    python benchmarks/isp_throughput.py [--repeat 5] [--files a.dng b.dng] [--batch 8]
+Part 2, what a user runs: raw file to 16-bit PNG in a fresh process, each command alone, wall time
+and peak resident memory (the child's ``ru_maxrss``): ``rawzoom render`` (default demosaic and
+menon2007) against rawpy's AHD render written with the same PNG encoder (OpenCV), and the cost of
+starting Python with torch alone.
+
+    python benchmarks/isp_throughput.py [--repeat 5] [--files a.dng b.dng] [--batch 8] [--commands-only]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import subprocess
 import sys
+import tempfile
 
 import torch
 
@@ -34,16 +42,82 @@ def libraw(path: str, half: bool):
         return raw.postprocess(half_size=half, use_camera_wb=True, no_auto_bright=True, output_bps=16, user_flip=0)
 
 
+RAWPY_TO_PNG = """
+import sys, cv2, rawpy
+with rawpy.imread(sys.argv[1]) as raw:
+    rgb = raw.postprocess(use_camera_wb=True, output_bps=16)
+cv2.imwrite(sys.argv[2], rgb[..., ::-1])
+"""
+
+
+# Forks and measures a command from a small process: a child forked from this one (torch loaded) would
+# count this process's resident pages in its own peak before it execs.
+MEASURE = """
+import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak resident MiB) of one fresh process running ``command``; raises if it fails."""
+    result = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True)
+    wall, peak, code = result.stdout.split()
+    if int(code):
+        raise RuntimeError(f"{' '.join(command)} failed (exit {code}): {result.stderr[-2000:]}")
+    return float(wall), float(peak)
+
+
+def user_commands(files: list[str], repeat: int) -> None:
+    """Part 2: raw file -> 16-bit PNG per command, medians over ``repeat`` fresh processes, alternating
+    the commands so that load on the machine falls on all of them alike."""
+    rawzoom = [sys.executable, "-m", "rawzoom_isp.cli", "-q", "render", "--bits", "16", "--force"]
+    print("\n| file | command (raw -> 16-bit PNG, fresh process) | median wall s | peak RSS MiB "
+          "| wall vs rawpy | memory vs rawpy |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="rawzoom-isp-bench-") as folder:
+        out = os.path.join(folder, "out.png")
+        for path in files:
+            commands = {
+                "rawpy AHD + OpenCV PNG": [sys.executable, "-c", RAWPY_TO_PNG, path, out],
+                "rawzoom render (default, malvar2004)": [*rawzoom, path, "-o", out],
+                "rawzoom render --demosaic menon2007": [*rawzoom, "--demosaic", "menon2007", path, "-o", out],
+                "python -c 'import torch' (start-up alone)": [sys.executable, "-c", "import torch"],
+            }
+            runs = {name: [] for name in commands}
+            for _ in range(repeat):
+                for name, command in commands.items():
+                    runs[name].append(run_measured(command))
+            walls = {name: statistics.median(w for w, _ in r) for name, r in runs.items()}
+            peaks = {name: max(m for _, m in r) for name, r in runs.items()}
+            base = "rawpy AHD + OpenCV PNG"
+            for name in commands:
+                print(f"| {os.path.basename(path)} | {name} | {walls[name]:.2f} | {peaks[name]:.0f} | "
+                      f"{walls[name] / walls[base]:.2f}x | {peaks[name] / peaks[base]:.2f}x |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="+", default=DEFAULT_FILES)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8, help="frames per GPU batch")
+    parser.add_argument("--commands-only", action="store_true", help="part 2 only (the user's commands)")
     args = parser.parse_args()
     files = [f for f in args.files if os.path.isfile(f)]
     if not files:
         sys.exit("no input files: the 12 MP GoPro DNGs live in ../shared/data/raw/dng (pass --files otherwise)")
+    print(f"machine: {machine()}\n")
+    if not args.commands_only:
+        chain_throughput(files, args)
+    user_commands(files, args.repeat)
 
+
+def chain_throughput(files: list[str], args) -> None:
+    """Part 1: the chain in this process, LibRaw alongside."""
     half, full = rz.Pipeline.classical(demosaic="half"), rz.Pipeline.classical(demosaic="bilinear")
     compiled_half, compiled_full = torch.compile(half, dynamic=False), torch.compile(full, dynamic=False)
     rows = []
@@ -84,7 +158,6 @@ def main() -> None:
                 )
             )
 
-    print(f"machine: {machine()}\n")
     print("| file | pipeline | median s | best s | MP/s (median) | speed vs LibRaw half |")
     print("|---|---|---|---|---|---|")
     for name, case, median, best, mps, ratio in rows:
