@@ -585,7 +585,7 @@ def _number_in(low: float, high: float, kind=int):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
         if not (low <= value <= high):  # NaN fails too
-            raise argparse.ArgumentTypeError(f"{text} is not in [{low:g}, {high:g}]")
+            raise argparse.ArgumentTypeError(f"{text} is not in [{low:.15g}, {high:.15g}]")
         return value
 
     parse.__name__ = "integer" if kind is int else "number"

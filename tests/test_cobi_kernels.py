@@ -122,7 +122,7 @@ _AOT_SCRIPT = textwrap.dedent("""
         if K.PRECISION == "ieee":
             exact = "tf32" not in ptx and "mma" not in ptx
         else:
-            exact = "cvt.rna.tf32" in ptx and re.search(r"wgmma\.mma_async\S*\.tf32\.tf32", ptx) is not None
+            exact = "cvt.rna.tf32" in ptx and re.search(r"wgmma\\.mma_async\\S*\\.tf32\\.tf32", ptx) is not None
         report.append({"kernel": name, "cosine": cosine, "spatial": spatial, "shared": compiled.metadata.shared,
                        "cubin": len(compiled.asm["cubin"]), "exact": exact})
     print(json.dumps(report))

@@ -171,9 +171,11 @@ def test_damaged_files_print_one_line_in_a_real_process(corpus, tmp_path):
 @pytest.mark.parametrize("argv, fragment", [
     (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "RGGB", "--black", "256", "--white", "4095",
       "--dtype", "<f4"], "needs"),
-    (["info", "{RAW}", "--shape", "0", "1424", "--cfa", "RGGB", "--black", "256", "--white", "4095"], "even"),
+    (["info", "{RAW}", "--shape", "0", "1424", "--cfa", "RGGB", "--black", "256", "--white", "4095"],
+     "--shape: 0 is not in [2, 1048576]"),
     (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "XYZW", "--black", "256", "--white", "4095"], "invalid"),
-    (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "RGGB", "--black", "-5", "--white", "4095"], "negative"),
+    (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "RGGB", "--black", "-5", "--white", "4095"],
+     "--black: -5 is not in [0, 4294967296]"),
     (["render", "{SAMPLE}", "-o", "{TMP}/x.png", "--config", "{TMP}/bad.toml"], "TOML"),
     (["render", "{SAMPLE}", "-o", "{TMP}/x.png", "--config", "{TMP}/shapes.toml"], "stage"),
     (["zoom", "{SAMPLE}", "-o", "{TMP}/x.png", "--weights", "{SAMPLE}"], "not a rawzoom checkpoint"),
