@@ -46,20 +46,13 @@ class ZoomPair:
     info: dict = field(default_factory=dict)
 
 
-def _normalised_meta(cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None) -> RawMeta:
-    """Metadata of an already normalised mosaic or RGB (black 0, white 1); per-image or batched."""
-    batch = wb_gains.shape[:-1]
-    return RawMeta(cfa=cfa, black_level=torch.zeros(*batch, 2, 2), white_level=torch.ones(batch),
-                   wb_gains=wb_gains, cam_to_srgb=cam_to_srgb)
-
-
 def render_rgb(
     mosaic: torch.Tensor, cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None
 ) -> torch.Tensor:
     """A normalised mosaic (1, H, W) rendered by the classical pipeline from its packing stage on
     (bilinear demosaic, camera WB, colour matrix when known, sRGB): (3, H, W) in [0, 1]."""
     pipe = Pipeline.classical(demosaic="bilinear", color_matrix=cam_to_srgb is not None)
-    return pipe(mosaic, _normalised_meta(cfa, wb_gains, cam_to_srgb), start="pack")
+    return pipe(mosaic, RawMeta.of_normalised(cfa, wb_gains, cam_to_srgb), start="pack")
 
 
 RGB_RENDERS = ("classical", "libraw")

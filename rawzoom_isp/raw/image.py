@@ -35,6 +35,14 @@ class RawMeta:
     cam_to_srgb: torch.Tensor | None = None
 
     @staticmethod
+    def of_normalised(cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None = None) -> RawMeta:
+        """Metadata of an already normalised mosaic or linear RGB (black 0, white 1), per image
+        (``wb_gains`` (3,)) or batched ((B, 3))."""
+        batch = wb_gains.shape[:-1]
+        return RawMeta(cfa=cfa, black_level=torch.zeros(*batch, 2, 2), white_level=torch.ones(batch),
+                       wb_gains=wb_gains, cam_to_srgb=cam_to_srgb)
+
+    @staticmethod
     def stack(metas: Sequence[RawMeta]) -> RawMeta:
         """Batch per-image metadata; all images must share one CFA pattern."""
         patterns = {m.cfa for m in metas}

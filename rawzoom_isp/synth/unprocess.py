@@ -56,9 +56,7 @@ class SynthMeta:
 
     def raw_meta(self) -> RawMeta:
         """The metadata a Pipeline needs to render the mosaic (gains include the brightness)."""
-        return RawMeta(cfa=self.cfa, black_level=torch.zeros(len(self.wb_gains), 2, 2),
-                       white_level=torch.ones(len(self.wb_gains)), wb_gains=self.wb_gains * self.brightness[:, None],
-                       cam_to_srgb=self.cam_to_srgb)
+        return RawMeta.of_normalised(self.cfa, self.wb_gains * self.brightness[:, None], self.cam_to_srgb)
 
 
 def random_cam_to_srgb(batch: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -170,7 +168,5 @@ def process(mosaic: torch.Tensor, meta: SynthMeta, demosaic: str = "bilinear") -
 def render_linear(linear: torch.Tensor, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor, render: str) -> torch.Tensor:
     """Linear camera RGB (B, 3, H, W) before white balance -> display RGB, with ``render_stages`` and
     per-image metadata (B, 3), (B, 3, 3); differentiable (how linear-output networks are trained)."""
-    batch = wb_gains.shape[:-1]
-    meta = RawMeta(cfa="RGGB", black_level=torch.zeros(*batch, 2, 2), white_level=torch.ones(batch),
-                   wb_gains=wb_gains, cam_to_srgb=cam_to_srgb)
+    meta = RawMeta.of_normalised("RGGB", wb_gains, cam_to_srgb)
     return Pipeline(render_stages(render), input_kind=DataKind.LINEAR_RGB)(linear, meta)
