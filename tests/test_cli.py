@@ -186,7 +186,6 @@ def test_synth_quantises_noisy_mosaics_and_names_dng(tmp_path):
     (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "RGGB", "--black", "256", "--white", "4095",
       "--dtype", "foo"], "dtype"),
     (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "RGGB", "--black", "5000", "--white", "4095"], "black"),
-    (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "RGGB", "--black", "256", "--white", "nan"], "white"),
     (["render", "{TMP}/missing.dng", "-o", "{TMP}/x.png"], "no such file"),
     (["zoom", "{SAMPLE}", "-o", "{TMP}/x.png", "--weights", "{TMP}/missing.pt"], "no such checkpoint"),
     (["zoom", "{SAMPLE}", "-o", "{TMP}/x.png", "--scale", "2"], "--weights"),

@@ -4,14 +4,19 @@ import os
 import pickle
 import signal
 
+import torch
+
 
 def in_child(function, *args, timeout: float = 60.0):
     """Run ``function(*args)`` in a forked child; returns ("ok", value), ("error", (type, message)) for
-    an exception, ("crash", signal number) or ("hang", None)."""
+    an exception, ("crash", signal number) or ("hang", None). The child runs torch on one thread:
+    GNU OpenMP's thread pool does not survive a fork, so a child's first parallel region waits
+    forever once the parent has run one (as every earlier test in the session has)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
         os.close(read)
+        torch.set_num_threads(1)
         try:
             outcome = ("ok", function(*args))
         except BaseException as exc:  # noqa: BLE001 - every exception is reported to the parent
