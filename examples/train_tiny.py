@@ -4,6 +4,7 @@ on a held-out raw (mean, standard error, win rate over windows at every CFA phas
     python examples/train_tiny.py --train a.dng b.dng --test c.dng --steps 200 --out runs/tiny
 """
 import argparse
+import os
 
 import rawzoom_isp as rz
 
@@ -23,7 +24,8 @@ def main() -> None:
         "optim": {"lr": 5e-4, "batch_size": 4, "steps": args.steps, "decay_steps": args.steps},
         "train": {"out": args.out, "checkpoint_every": 50, "log_every": 10},
     }
-    weights = rz.train.train(config, resume=True)
+    # Run again, it continues the run in --out (a finished one is left as it is).
+    weights = rz.train.train(config, resume=os.path.exists(os.path.join(args.out, "last.pt")))
     cases = rz.eval.emulated_cases(args.test, scale=4, size=args.size, crops=args.crops)
     result = rz.eval.evaluate({"tiny": weights}, cases, scale=4, baselines=("libraw",))
     print(rz.eval.markdown_table(result, phases=False))
