@@ -9,7 +9,7 @@ import rawzoom_isp as rz
 from rawzoom_isp.errors import CheckpointError, ConfigError, WeightsUnavailableError
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.models import PackedZoomNet, ZoomNet, build_model, load_model, run_tiled, save_checkpoint, zoom_input
-from rawzoom_isp.models.packed import remove_phase_pattern
+from rawzoom_isp.models.packed import remove_grid
 from rawzoom_isp.models.residual import classical_zoom
 from rawzoom_isp.models.zoomnet import CenteredBatchNorm, _TransposedConvSame
 from rawzoom_isp.raw.cfa import PATTERNS, shifted_pattern, transform_pattern, unify_flips
@@ -124,16 +124,22 @@ def test_tiled_inference_equals_untiled(options):
 
 
 def test_degrid_removes_a_coherent_grid_and_keeps_content():
-    """remove_phase_pattern: a pattern repeated in every block goes, block-wise random detail stays
-    (less its local mean per phase, about 1 / size of it); a network with it turns a flat raw into a
-    flat image whatever its weights (no grid: tests/test_shipped_model.py measures it on captures)."""
+    """remove_grid: a pattern repeated in every block goes, smooth shading under it stays exactly,
+    block-wise random detail stays (less about 1 / size of it); a network with it turns a flat raw
+    into a flat image whatever its weights (no grid: tests/test_shipped_model.py measures it on
+    captures)."""
     generator = torch.Generator().manual_seed(0)
-    grid = torch.randn(1, 3 * 16, 1, 1, generator=generator).expand(1, 48, 20, 30)
-    removed = remove_phase_pattern(grid, 16, 7)
-    means = grid.reshape(1, 3, 16, 20, 30).mean(2, keepdim=True).expand(1, 3, 16, 20, 30).reshape(1, 48, 20, 30)
-    torch.testing.assert_close(removed, means)
-    content = torch.randn(1, 48, 40, 40, generator=generator)
-    kept = remove_phase_pattern(content, 16, 15)
+    period, size = 8, 5
+    grid = torch.randn(1, 3, period, period, generator=generator).repeat(1, 1, 12, 12)
+    rows, cols = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    shading = (0.3 + 0.002 * rows - 0.001 * cols + 1e-5 * rows * cols).expand(1, 3, 96, 96).double()
+    grid = grid.double()
+    removed = remove_grid(shading + grid, period, size)
+    inner = slice(period * (size // 2 + 1), -period * (size // 2 + 1))
+    expected = shading + grid.mean((-2, -1), keepdim=True)
+    torch.testing.assert_close(removed[..., inner, inner], expected[..., inner, inner])
+    content = torch.randn(1, 3, 240, 240, generator=generator)
+    kept = remove_grid(content, period, 15)
     assert float((kept - content).std()) < 0.1 * float(content.std())
     net = _randomised(PackedZoomNet(scale=4, width=8, blocks=1, blend_kernel=5, degrid=7))
     flat = torch.tensor([0.2, 0.3, 0.3, 0.15])[None, :, None, None].expand(1, 4, 32, 32)

@@ -88,8 +88,8 @@ MAX_WEIGHT = 1e4  # no trained layer of ours comes near; 1e10 weights only satur
 MAX_DEPTH, MAX_ITEMS, MAX_TEXT = 6, 4096, 4096  # what a stored config may hold
 # SHA-256 of the shipped weight files, checked before they are loaded.
 SHIPPED_SHA256 = {
-    "zoom4x.pt": "ff017f94cd7dad1efb7df92ddef07a759d0519809cd46f7c0b635e4661325ab9",
-    "zoom8x.pt": "de4240a6a80ba7bc7bea9a40666e6fa822c4d97b4178b51ef9c874ff928a168d",
+    "zoom4x.pt": "d43febdb3322939e69048a936eb9a7872c814b869553323e0249eaab53846ca9",
+    "zoom8x.pt": "aae65c4e535d995bb634bcc83cfb7afe212bf684c69365e5c30bece6e75efba5",
 }
 
 

@@ -8,7 +8,9 @@ output pixel of a packed position at once, rearranged by pixel shuffle (Shi et a
 lets neighbouring blocks blend across their edges; it starts as the identity (the shipped models
 have it; it changed their scores by +0.01 dB, see the model card). The network is residual over
 ``classical_zoom`` of its input (bilinear demosaic, then bicubic), and its tail starts at zero, so
-training starts from that baseline and learns what improves on it.
+training starts from that baseline and learns what improves on it. With ``degrid`` = s > 0 the
+output passes ``remove_grid``: whatever its high-pass repeats from block to block over s x s blocks
+(a grid at the input's pixel or CFA-tile period, plainest in flat regions) is removed.
 
 Raw input: packed [R, Gr, Gb, B] in RGGB geometry (``LearnedZoom`` unifies other CFAs by flips),
 linear and not white balanced. Given the camera's white-balance gains, the network works on the
@@ -37,19 +39,34 @@ class _ResidualBlock(nn.Module):
         return x + self.conv2(F.relu(self.conv1(x)))
 
 
-def remove_phase_pattern(tail: torch.Tensor, phases: int, size: int) -> torch.Tensor:
-    """The comb that keeps a block-wise upsampler from printing a grid: ``tail`` (B, C x phases, h, w),
-    the ``phases`` outputs of each grid position for each of C channels (what pixel shuffle lays out
-    as one block), minus its pattern: the mean of each phase over the ``size`` x ``size`` positions
-    around, less that mean's average over the phases. Whatever repeats identically from block to block
-    (a coherent grid, in flat regions most plainly) is removed; content, which does not repeat with
-    the blocks, loses about std / size of its detail."""
-    batch, channels, height, width = tail.shape
-    local = F.avg_pool2d(tail, (size, 1), 1, (size // 2, 0), count_include_pad=False)
+def phase_pattern(grid: torch.Tensor, phases: int, size: int) -> torch.Tensor:
+    """What repeats from block to block in ``grid`` (B, C x phases, h, w), the ``phases`` values of
+    each block for each of C channels (pixel shuffle's layout): the mean of each phase over the
+    ``size`` x ``size`` blocks around, less that mean's average over the phases."""
+    batch, channels, height, width = grid.shape
+    local = F.avg_pool2d(grid, (size, 1), 1, (size // 2, 0), count_include_pad=False)
     local = F.avg_pool2d(local, (1, size), 1, (0, size // 2), count_include_pad=False)
     local = local.reshape(batch, channels // phases, phases, height, width)
-    pattern = local - local.mean(2, keepdim=True)
-    return tail - pattern.reshape(batch, channels, height, width)
+    return (local - local.mean(2, keepdim=True)).reshape(batch, channels, height, width)
+
+
+def remove_grid(image: torch.Tensor, period: int, size: int) -> torch.Tensor:
+    """The comb that keeps a block-wise upsampler from printing a grid: ``image`` (B, C, H, W) less
+    the ``phase_pattern`` of its high-pass at the block ``period`` over ``size`` x ``size`` blocks.
+    The high-pass is the image less its separable box mean of ``period`` + 1 taps with half-weight
+    ends: that mean nulls every harmonic of 1 / ``period`` and keeps straight ramps, so the grid
+    passes whole while smooth shading (whose phase means differ by its slope) does not read as one.
+    What repeats identically from block to block goes, content loses about std / size of its
+    detail; H and W must be multiples of ``period``."""
+    channels = image.shape[1]
+    taps = torch.ones(period + 1, dtype=image.dtype, device=image.device)
+    taps[0] = taps[-1] = 0.5
+    taps = (taps / period).repeat(channels, 1)
+    mean = F.pad(image, (period // 2,) * 4, mode="replicate")
+    mean = F.conv2d(mean, taps.reshape(channels, 1, 1, -1), groups=channels)
+    mean = F.conv2d(mean, taps.reshape(channels, 1, -1, 1), groups=channels)
+    pattern = phase_pattern(F.pixel_unshuffle(image - mean, period), period ** 2, size)
+    return image - F.pixel_shuffle(pattern, period)
 
 
 @register_model("packed")
@@ -102,10 +119,11 @@ class PackedZoomNet(nn.Module):
     def receptive_radius(self) -> int:
         """How far, in input pixels, an output pixel sees: 1 working-grid position per 3x3 convolution
         there, ceil((k // 2) / grid_zoom) positions for the k x k blend convolution at the output
-        resolution, degrid // 2 for the pattern's neighbourhood (x 2 for RGB input, folded 2x2), plus 2
-        for the bicubic base."""
+        resolution, degrid // 2 + 1 for the comb's neighbourhood and its high-pass (x 2 for RGB input,
+        folded 2x2), plus 2 for the bicubic base."""
         blend = 0 if self.blend is None else -(-(self.blend.kernel_size[0] // 2) // self.grid_zoom)
-        positions = 3 + 2 * self.config["blocks"] + blend + self.config.get("degrid", 0) // 2
+        degrid = self.config.get("degrid", 0)
+        positions = 3 + 2 * self.config["blocks"] + blend + (degrid // 2 + 1 if degrid else 0)
         return positions * (1 if self.in_channels == 4 else 2) + 2
 
     def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None) -> torch.Tensor:
@@ -115,11 +133,10 @@ class PackedZoomNet(nn.Module):
         grid = x if raw else F.pixel_unshuffle(x, 2)
         features = self.head(grid)
         features = features + self.body_out(self.body(features))
-        tail = self.tail(features)
-        if self.config.get("degrid"):
-            tail = remove_phase_pattern(tail, self.grid_zoom ** 2, self.config["degrid"])
-        detail = F.pixel_shuffle(tail, self.grid_zoom)
+        detail = F.pixel_shuffle(self.tail(features), self.grid_zoom)
         if self.blend is not None:
             detail = self.blend(detail)
         out = detail + classical_zoom(x, self.config["scale"])
+        if self.config.get("degrid"):
+            out = remove_grid(out, self.grid_zoom, self.config["degrid"])
         return unbalance(out, wb_gains) if raw else out
