@@ -257,28 +257,19 @@ def _check_pixels(source: str, pixels: int, limit: float) -> None:
 
 
 def _cmd_synth(args) -> None:
-    """sRGB image -> synthetic raw DNG (rz.synth.unprocess), quantised to the white level."""
-    import math
-
+    """sRGB image -> synthetic raw DNG (rz.synth.synthetic_raw)."""
     import torch
 
     from .imageio import read_image
-    from .raw import RawImage, write_dng
-    from .synth import unprocess
+    from .raw import write_dng
+    from .synth import synthetic_raw
 
     if not args.output.lower().endswith(".dng"):
         raise RawZoomError(f"{args.output}: synth writes a raw DNG; name the output .dng")
     _check_outputs([args.output], args, [args.input])
-    image = read_image(args.input)
-    image = image[:, : image.shape[1] // 2 * 2, : image.shape[2] // 2 * 2]
-    generator = torch.Generator().manual_seed(args.seed)
-    mosaic, meta = unprocess(image, cfa=args.cfa, method=args.method, noise=not args.no_noise, generator=generator)
-    white = 2**args.bits - 1
-    raw = RawImage(bayer=torch.round(mosaic[0] * white).clamp(0, white), cfa=args.cfa, black_level=0,
-                   white_level=white, wb_gains=meta.wb_gains[0], wb_source="camera", cam_to_srgb=meta.cam_to_srgb[0],
-                   noise_profile=torch.stack([meta.shot, meta.read], 1).expand(3, 2) if not args.no_noise else None,
-                   make="rawzoom_isp", model=f"synthetic ({args.method})")
-    write_dng(args.output, raw, baseline_exposure=math.log2(float(meta.brightness[0])), overwrite=args.force)
+    raw, exposure = synthetic_raw(read_image(args.input), cfa=args.cfa, method=args.method, noise=not args.no_noise,
+                                  bits=args.bits, generator=torch.Generator().manual_seed(args.seed))
+    write_dng(args.output, raw, baseline_exposure=exposure, overwrite=args.force)
     console.say(f"wrote {args.output} ({raw.shape[1]}x{raw.shape[0]} {args.cfa}, {args.method}, seed {args.seed})")
 
 

@@ -123,3 +123,17 @@ def test_synth_command_writes_a_dng_raw_tools_open(tmp_path):
     assert main(["synth", str(image), "-o", str(tmp_path / "paper.dng"), "--method", "paper", "--no-noise"]) == 0
     assert main(["synth", str(tmp_path / "absent.png"), "-o", str(tmp_path / "x.dng")]) == 1
     assert not (tmp_path / "x.dng").exists()
+
+
+def test_synthetic_raw_without_noise_is_the_quantised_unprocessed_mosaic():
+    """synthetic_raw: odd sides trimmed, the mosaic quantised to the white level, the drawn metadata
+    (and no noise profile without noise), the baseline exposure log2 of the drawn brightness."""
+    from rawzoom_isp.synth import synthetic_raw
+
+    image = torch.rand(3, 65, 81, generator=torch.Generator().manual_seed(0))
+    raw, exposure = synthetic_raw(image, cfa="GRBG", noise=False, bits=12, generator=torch.Generator().manual_seed(3))
+    mosaic, meta = unprocess(image[:, :64, :80], cfa="GRBG", noise=False, generator=torch.Generator().manual_seed(3))
+    assert raw.shape == (64, 80) and raw.cfa == "GRBG" and raw.white_level == 4095 and raw.noise_profile is None
+    torch.testing.assert_close(raw.bayer, torch.round(mosaic[0] * 4095).clamp(0, 4095))
+    torch.testing.assert_close(raw.wb_gains, meta.wb_gains[0])
+    assert exposure == pytest.approx(float(torch.log2(meta.brightness[0])))

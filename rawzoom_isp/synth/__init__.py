@@ -10,10 +10,11 @@ from .unprocess import (
     random_gains,
     render_linear,
     render_stages,
+    synthetic_raw,
     unprocess,
     unprocess_linear,
 )
 
 __all__ = ["RENDERS", "SynthMeta", "add_mosaic_noise", "add_noise", "estimate_noise", "process", "process_pipeline",
-           "random_cam_to_srgb", "random_gains", "random_noise_levels", "render_linear", "render_stages", "unprocess",
-           "unprocess_linear"]
+           "random_cam_to_srgb", "random_gains", "random_noise_levels", "render_linear", "render_stages",
+           "synthetic_raw", "unprocess", "unprocess_linear"]

@@ -21,7 +21,7 @@ from ..isp.classical import ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
 from ..isp.kinds import DataKind
 from ..isp.pipeline import Pipeline
 from ..raw.cfa import check_pattern
-from ..raw.image import RawMeta
+from ..raw.image import RawImage, RawMeta
 from .noise import add_mosaic_noise, random_noise_levels
 
 # XYZ -> camera matrices of four cameras (Brooks et al. 2019, unprocess.py: random_ccm).
@@ -140,6 +140,23 @@ def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", c
     if noise:
         mosaic = add_mosaic_noise(mosaic, cfa, meta.shot.to(x.device), meta.read.to(x.device), generator)
     return (mosaic if batched else mosaic[0]), meta
+
+
+def synthetic_raw(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", noise: bool = True, bits: int = 14,
+                  generator: torch.Generator | None = None) -> tuple[RawImage, float]:
+    """An sRGB image (3, H, W) as a camera would have recorded it: ``unprocess``, quantised to
+    ``bits`` (black 0, white 2^bits - 1), with the drawn white balance, colour matrix and (with
+    ``noise``) the noise profile as its metadata; odd sides lose their last row or column. Returns
+    the RawImage and the baseline exposure in EV (log2 of the drawn brightness) that a DNG of it
+    records."""
+    rgb = rgb[:, : rgb.shape[1] // 2 * 2, : rgb.shape[2] // 2 * 2]
+    mosaic, meta = unprocess(rgb, cfa=cfa, method=method, noise=noise, generator=generator)
+    white = 2**bits - 1
+    raw = RawImage(bayer=torch.round(mosaic[0] * white).clamp(0, white), cfa=cfa, black_level=0, white_level=white,
+                   wb_gains=meta.wb_gains[0], wb_source="camera", cam_to_srgb=meta.cam_to_srgb[0],
+                   noise_profile=torch.stack([meta.shot, meta.read], 1).expand(3, 2) if noise else None,
+                   make="rawzoom_isp", model=f"synthetic ({method})")
+    return raw, float(torch.log2(meta.brightness[0]))
 
 
 def render_stages(render: str = "brooks") -> list[tuple[str, Stage]]:
