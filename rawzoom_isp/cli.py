@@ -22,7 +22,7 @@ from .color import OUTPUT_SPACES
 from .errors import OutputExistsError, RawZoomError
 from .isp.kinds import DEMOSAIC_METHODS, HIGHLIGHT_MODES, DataKind
 from .raw.cfa import PATTERNS
-from .raw.reader import RAW_EXTENSIONS
+from .raw.reader import raw_files
 
 IMAGE_FORMATS = ("png", "tif", "jpg")
 _FILE_KINDS = {"png", "tif", "tiff", "jpg", "jpeg", "dng"}
@@ -55,22 +55,6 @@ def _set_loudness(quiet: bool, verbose: bool) -> None:
 
 
 # -- inputs and outputs ------------------------------------------------------------------------
-
-def _inputs(paths: list[str]) -> list[str]:
-    """Files as given; folders expanded to the raw files in them (sorted)."""
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            found = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(RAW_EXTENSIONS))
-            if not found:
-                raise RawZoomError(f"{path}: a folder with no raw files ({', '.join(RAW_EXTENSIONS[:6])}, ...)")
-            files += found
-        elif os.path.exists(path):
-            files.append(path)
-        else:
-            raise RawZoomError(f"{path}: no such file or folder")
-    return files
-
 
 def _outputs(inputs: list[str], output: str, fmt: str | None, suffix: str = "") -> list[str]:
     """The output path of each input. One input and a file name: that name (its extension gives the
@@ -186,7 +170,7 @@ def _image_info(raw, args):
 def _cmd_info(args) -> None:
     from .raw.reader import describe_raw, read_raw_facts
 
-    described = [describe_raw(read_raw_facts(path, **_raw_options(args))) for path in _inputs(args.files)]
+    described = [describe_raw(read_raw_facts(path, **_raw_options(args))) for path in raw_files(args.files)]
     if args.json:
         print(json.dumps(described[0] if len(described) == 1 else described, indent=2, allow_nan=False))
         return
@@ -218,7 +202,7 @@ def _cmd_render(args) -> None:
     from .isp.strips import render_array
     from .raw import read_raw
 
-    inputs = _inputs(args.files)
+    inputs = raw_files(args.files)
     outputs = _outputs(inputs, args.output, args.format)
     _check_outputs(outputs, args, inputs)
 
@@ -293,7 +277,7 @@ def _cmd_zoom(args) -> None:
     from .isp.functional import resize_to
     from .raw import read_raw
 
-    inputs = _inputs(args.files)
+    inputs = raw_files(args.files)
     outputs = _outputs(inputs, args.output, args.format)
     compared = [_beside(path, "libraw") for path in outputs] if args.compare else []
     if args.compare and any(path.lower().endswith(".dng") for path in outputs):
@@ -429,7 +413,7 @@ def _cmd_eval(args) -> None:
     noises = {"native" if n == "matched" else n for n in args.noise}
     conditions = [f"{geometry}-{'noisy' if noise == 'native' else 'clean'}" for geometry in args.geometry
                   for noise in ("native", "none") if noise in noises]
-    summary = held_out_eval(models, _inputs(args.raws), scale, out=args.output, conditions=conditions,
+    summary = held_out_eval(models, raw_files(args.raws), scale, out=args.output, conditions=conditions,
                             crops=args.crops, size=args.size,
                             phases=PHASE_OFFSETS if args.phases == "all" else PHASE_OFFSETS[:1], seed=args.seed,
                             tolerance=args.tolerance, period=not args.no_period, progress=not console.quiet)

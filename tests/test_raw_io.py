@@ -268,3 +268,19 @@ def test_oriented_raw_renders_as_the_displayed_image(sample_raw, orientation):
     assert turned.orientation == 1 and turned.shape == raw.display_shape
     expected = rz.isp.functional.apply_orientation(rz.Pipeline.classical()(raw), orientation)
     torch.testing.assert_close(rz.Pipeline.classical()(turned), expected, atol=1e-6, rtol=0)
+
+
+def test_raw_files_expands_folders_and_names_what_is_missing(tmp_path):
+    from rawzoom_isp.errors import MissingDataError
+    from rawzoom_isp.raw import raw_files
+
+    (tmp_path / "b.DNG").write_bytes(b"x")
+    (tmp_path / "a.cr2").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    assert raw_files([tmp_path, tmp_path / "notes.txt"]) == [str(tmp_path / "a.cr2"), str(tmp_path / "b.DNG"),
+                                                             str(tmp_path / "notes.txt")]
+    with pytest.raises(MissingDataError, match="no raw files"):
+        raw_files([tmp_path / "empty"])
+    with pytest.raises(MissingDataError, match="no such file or folder"):
+        raw_files([tmp_path / "absent.dng"])

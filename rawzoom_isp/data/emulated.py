@@ -27,12 +27,11 @@ from ..isp.pipeline import Pipeline
 from ..raw.cfa import shifted_pattern
 from ..raw.dng import libraw_render_mosaic
 from ..raw.image import RawImage
-from ..raw.reader import RAW_EXTENSIONS, libraw_render, read_raw
+from ..raw.reader import RAW_EXTENSIONS, libraw_render, raw_files, read_raw
 from ..synth.noise import estimate_noise
 from ..synth.sensor import HighRes, SensorFamily, bayer_downscale, crop_clamped
 from ..synth.unprocess import unprocess_linear
 from .pairs import PairDataset, ZoomPair
-from .synthetic import list_files
 
 REFERENCES = ("libraw", "classical")
 INPUT_SOURCES = ("real", "brooks", "paper")
@@ -159,7 +158,7 @@ class EmulatedRawPairs(PairDataset):
                                       clean_share=clean_share, noise_range=tuple(noise_range))
         if self.target_margin:
             raise ConfigError("emulated pairs are aligned by construction: use target_margin=0")
-        self.files = list(root) if isinstance(root, (list, tuple)) else list_files(root, RAW_EXTENSIONS)
+        self.files = list(root) if isinstance(root, (list, tuple)) else raw_files([root])
         if texture_candidates < 1:
             raise ConfigError(f"texture_candidates must be at least 1, got {texture_candidates}")
         if not (0 <= misalign <= 64 and 0 <= misalign_affine <= 0.1):

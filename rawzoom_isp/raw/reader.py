@@ -17,6 +17,7 @@ from ..errors import (
     ConfigError,
     CorruptRawError,
     InvalidArgumentError,
+    MissingDataError,
     RawFileError,
     RawShapeError,
     UnsupportedRawError,
@@ -38,6 +39,23 @@ _MIN_BYTES_PER_PIXEL = 0.02
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"IIRO", b"IIU\x00")
 _VC5_COMPRESSION = 9  # GoPro GPR
 MAX_BLANK_ROWS = 0.25  # more rows than this holding one value each: pixel data missing
+
+
+def raw_files(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Files as given; folders expanded to the raw files in them (``RAW_EXTENSIONS``, sorted). A path
+    that does not exist, or a folder with no raw file, is a MissingDataError."""
+    files = []
+    for path in map(os.fspath, paths):
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(RAW_EXTENSIONS))
+            if not found:
+                raise MissingDataError(f"{path}: a folder with no raw files ({', '.join(RAW_EXTENSIONS[:6])}, ...)")
+            files += found
+        elif os.path.exists(path):
+            files.append(path)
+        else:
+            raise MissingDataError(f"{path}: no such file or folder")
+    return files
 
 
 def read_raw(path: str | os.PathLike, **options):
