@@ -2,15 +2,14 @@
 
 Every convolution runs at the packed resolution (half the mosaic; one position per 2x2 CFA tile),
 where a 4x zoom is 8x per side and an 8x zoom 16x: a 3x3 head, ``blocks`` residual blocks (conv 3x3,
-ReLU, conv 3x3, + input), a 3x3 body convolution with a long skip, and a 3x3 tail that predicts every
-output pixel of a packed position at once, rearranged by pixel shuffle (Shi et al. 2016), then (with
-``blend_kernel`` k > 0) a k x k convolution at the output resolution over that learned detail, which
-lets neighbouring blocks blend across their edges; it starts as the identity (the shipped models
-have it; it changed their scores by +0.01 dB, see the model card). The network is residual over
-``classical_zoom`` of its input (bilinear demosaic, then bicubic), and its tail starts at zero, so
-training starts from that baseline and learns what improves on it. With ``degrid`` = s > 0 the
-output passes ``remove_grid``: whatever its high-pass repeats from block to block over s x s blocks
-(a grid at the input's pixel or CFA-tile period, plainest in flat regions) is removed.
+ReLU, conv 3x3, + input), a 3x3 body convolution with a long skip, and a 3x3 tail that predicts
+every output pixel of a packed position at once, rearranged by pixel shuffle (Shi et al. 2016), then
+(with ``blend_kernel`` k > 0) a k x k convolution at the output resolution over that learned detail,
+which lets neighbouring blocks blend across their edges; it starts as the identity. The network is
+residual over ``classical_zoom`` of its input (bilinear demosaic, then bicubic), and its tail starts
+at zero, so training starts from that baseline and learns what improves on it. With ``degrid``
+= s > 0 the output passes ``remove_grid``: whatever its high-pass repeats from block to block over s x s
+blocks (a grid at the input's pixel or CFA-tile period, plainest in flat regions) is removed.
 
 Raw input: packed [R, Gr, Gb, B] in RGGB geometry (``LearnedZoom`` unifies other CFAs by flips),
 linear and not white balanced. Given the camera's white-balance gains, the network works on the
