@@ -89,7 +89,7 @@ MAX_DEPTH, MAX_ITEMS, MAX_TEXT = 6, 4096, 4096  # what a stored config may hold
 # SHA-256 of the shipped weight files, checked before they are loaded.
 SHIPPED_SHA256 = {
     "zoom4x.pt": "d43febdb3322939e69048a936eb9a7872c814b869553323e0249eaab53846ca9",
-    "zoom8x.pt": "aae65c4e535d995bb634bcc83cfb7afe212bf684c69365e5c30bece6e75efba5",
+    "zoom8x.pt": "b2b1c6d50df62a47a1740e4ba2cdafef417dcc23be7a0eefd618024b4faa50a0",
 }
 
 
