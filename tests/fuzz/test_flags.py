@@ -29,7 +29,6 @@ CASES = [
     ["zoom", "{SAMPLE}", "-o", OUT, "--scale", "3"],
     ["info", "{SAMPLE}", "--shape", "0", "10"],
     ["info", "{SAMPLE}", "--shape", "8", "8", "--cfa", "RGGB", "--black", "nan", "--white", "1"],
-    ["info", "{SAMPLE}", "--shape", "8", "8", "--cfa", "RGGB", "--black", "0", "--white", "nan"],
     ["synth", "{SAMPLE}", "-o", "{TMP}/s.dng", "--seed", "-2"],
     ["export", "--onnx", "-o", "{TMP}/e.onnx", "--size", "0", "8"],
 ]

@@ -176,6 +176,8 @@ def test_damaged_files_print_one_line_in_a_real_process(corpus, tmp_path):
     (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "XYZW", "--black", "256", "--white", "4095"], "invalid"),
     (["info", "{RAW}", "--shape", "968", "1424", "--cfa", "RGGB", "--black", "-5", "--white", "4095"],
      "--black: -5 is not in [0, 4294967296]"),
+    (["info", "{SAMPLE}", "--shape", "8", "8", "--cfa", "RGGB", "--black", "0", "--white", "nan"],
+     "--white: nan is not in"),
     (["render", "{SAMPLE}", "-o", "{TMP}/x.png", "--config", "{TMP}/bad.toml"], "TOML"),
     (["render", "{SAMPLE}", "-o", "{TMP}/x.png", "--config", "{TMP}/shapes.toml"], "stage"),
     (["zoom", "{SAMPLE}", "-o", "{TMP}/x.png", "--weights", "{SAMPLE}"], "not a rawzoom checkpoint"),
