@@ -276,6 +276,7 @@ def _cmd_zoom(args) -> None:
     from .isp import Pipeline
     from .isp.functional import resize_to
     from .raw import read_raw
+    from .synth import with_noise_profile
 
     inputs = raw_files(args.files)
     outputs = _outputs(inputs, args.output, args.format)
@@ -292,6 +293,8 @@ def _cmd_zoom(args) -> None:
 
     def zoom_one(source: str, targets: list[str]) -> None:
         whole = _without_missing_colour(_white_balanced(read_raw(source, **_raw_options(args)), args.wb))
+        if zoom.net.config.get("noise_input"):
+            whole = with_noise_profile(whole)
         raw = _zoom_region(whole, args)
         pipe = Pipeline.learned(zoom, **_look(args, raw))
         pixels = raw.shape[0] * raw.shape[1] * factor ** 2

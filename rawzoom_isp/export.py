@@ -1,8 +1,9 @@
 """Pipelines for deployment: ``torch.export`` programs (.pt2) and ONNX models.
 
 An exported pipeline is ``PipelineProgram``: the raw mosaic (1, 1, H, W) in digital numbers plus the
-shot's metadata as tensors (black level (2, 2), white level (), WB gains (3,), camera -> sRGB (3, 3))
-in, display sRGB out. The CFA pattern is fixed when exporting (``cfa``, one per sensor) and recorded
+shot's metadata as tensors (black level (2, 2), white level (), WB gains (3,), camera -> sRGB (3, 3),
+and, for a network told the capture's noise, ``noise`` (3, 2): (S, O) per colour R, G, B) in,
+display sRGB out. The CFA pattern is fixed when exporting (``cfa``, one per sensor) and recorded
 in the file with the zoom factor, the input layout and the library version (``metadata``; ONNX
 metadata_props, or ``rawzoom.json`` in a .pt2 archive): a mosaic of another pattern must be flipped
 into it first and the output flipped back (``examples/onnx_zoom.py``). Height and width stay dynamic
@@ -28,22 +29,31 @@ FORMATS = ("pt2", "onnx")
 
 
 class PipelineProgram(nn.Module):
-    """``forward(bayer, black_level, white_level, wb_gains, cam_to_srgb)`` = ``pipeline(bayer, meta)``
-    with a fixed ``cfa``: every per-shot fact is an input tensor, so one export serves every shot."""
+    """``forward(bayer, black_level, white_level, wb_gains, cam_to_srgb[, noise])`` =
+    ``pipeline(bayer, meta)`` with a fixed ``cfa``: every per-shot fact is an input tensor, so one
+    export serves every shot; ``noise`` (3, 2) only for a network told the capture's noise."""
 
     def __init__(self, pipeline: Pipeline, cfa: str):
         super().__init__()
         self.pipeline, self.cfa = pipeline, cfa
+        zoom = pipeline["zoom"] if "zoom" in pipeline.names else None
+        self.takes_noise = bool(zoom is not None and zoom.net.config.get("noise_input"))
 
-    def forward(self, bayer, black_level, white_level, wb_gains, cam_to_srgb):
+    def forward(self, bayer, black_level, white_level, wb_gains, cam_to_srgb, noise=None):
         meta = RawMeta(cfa=self.cfa, black_level=black_level, white_level=white_level, wb_gains=wb_gains,
-                       cam_to_srgb=cam_to_srgb)
+                       cam_to_srgb=cam_to_srgb, noise=noise)
         return self.pipeline(bayer, meta)
+
+    @property
+    def input_names(self) -> list[str]:
+        return INPUT_NAMES + (["noise"] if self.takes_noise else [])
 
 
 EXPORTABLE_DEMOSAICS = ("bilinear", "malvar2004", "half")
+INPUT_NAMES = ["bayer", "black_level", "white_level", "wb_gains", "cam_to_srgb"]
 INPUT_LAYOUT = ("bayer (1, 1, H, W) raw digital numbers, H and W even, in the recorded CFA; black_level (2, 2) "
                 "per CFA position; white_level (); wb_gains (3,) R, G, B with G = 1; cam_to_srgb (3, 3)")
+NOISE_LAYOUT = "; noise (3, 2) (S, O) per colour R, G, B, variance S x + O of the normalised signal x"
 
 
 def build_program(kind: str = "learned", scale: int | None = None, weights: str = "default", cfa: str = "RGGB",
@@ -71,21 +81,24 @@ def metadata(program: PipelineProgram) -> dict[str, str]:
     return {"rawzoom_isp.version": __version__, "rawzoom_isp.format": "1",
             "rawzoom_isp.pipeline": "learned" if zoom is not None else "classical",
             "rawzoom_isp.scale": str(zoom.scale if zoom is not None else 1), "rawzoom_isp.cfa": program.cfa,
-            "rawzoom_isp.inputs": INPUT_LAYOUT,
+            "rawzoom_isp.inputs": INPUT_LAYOUT + (NOISE_LAYOUT if program.takes_noise else ""),
             "rawzoom_isp.output": "srgb (1, 3, scale H, scale W) display sRGB in [0, 1], stored orientation"}
 
 
-def example_inputs(height: int = 256, width: int = 256, white: float = 16383.0) -> tuple[torch.Tensor, ...]:
-    """Inputs of the program's shape: a random mosaic and plausible metadata."""
+def example_inputs(height: int = 256, width: int = 256, white: float = 16383.0,
+                   noise: bool = False) -> tuple[torch.Tensor, ...]:
+    """Inputs of the program's shape: a random mosaic and plausible metadata (with ``noise``, a
+    native capture's noise)."""
     generator = torch.Generator().manual_seed(0)
     bayer = torch.rand(1, 1, height, width, generator=generator) * white
-    return (bayer, torch.zeros(2, 2), torch.tensor(white), torch.tensor([2.0, 1.0, 1.5]), torch.eye(3))
+    told = (torch.tensor([[4e-4, 1e-6]]).expand(3, 2).clone(),) if noise else ()
+    return (bayer, torch.zeros(2, 2), torch.tensor(white), torch.tensor([2.0, 1.0, 1.5]), torch.eye(3), *told)
 
 
-def _dynamic_shapes():
+def _dynamic_shapes(inputs: int):
     half_height, half_width = torch.export.Dim("half_height", min=8, max=8192), torch.export.Dim("half_width", min=8,
                                                                                                   max=8192)
-    return ({2: 2 * half_height, 3: 2 * half_width}, None, None, None, None)
+    return ({2: 2 * half_height, 3: 2 * half_width},) + (None,) * (inputs - 1)
 
 
 def export_program(program: PipelineProgram, path: str | os.PathLike, fmt: str = "pt2",
@@ -101,10 +114,10 @@ def export_program(program: PipelineProgram, path: str | os.PathLike, fmt: str =
         raise OutputExistsError(f"{path}: exists; pass --force to overwrite it")
     if size[0] % 2 or size[1] % 2 or min(size) < 16:
         raise ConfigError(f"example size {size} must be even and at least 16")
-    example = example_inputs(*size)
+    example = example_inputs(*size, noise=program.takes_noise)
     with torch.no_grad(), atomic_path(path) as tmp:
         if fmt == "pt2":
-            exported = torch.export.export(program, example, dynamic_shapes=_dynamic_shapes())
+            exported = torch.export.export(program, example, dynamic_shapes=_dynamic_shapes(len(example)))
             torch.export.save(exported, tmp, extra_files={"rawzoom.json": json.dumps(metadata(program))})
         else:
             try:
@@ -112,8 +125,8 @@ def export_program(program: PipelineProgram, path: str | os.PathLike, fmt: str =
             except ImportError:
                 raise MissingDependencyError("ONNX export needs the onnx and onnxscript packages (pip install onnx "
                                              "onnxscript)") from None
-            torch.onnx.export(program, example, tmp, dynamo=True, dynamic_shapes=_dynamic_shapes(),
-                              input_names=["bayer", "black_level", "white_level", "wb_gains", "cam_to_srgb"],
+            torch.onnx.export(program, example, tmp, dynamo=True, dynamic_shapes=_dynamic_shapes(len(example)),
+                              input_names=program.input_names,
                               output_names=["srgb"], external_data=False)
             import onnx
 

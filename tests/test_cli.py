@@ -245,6 +245,33 @@ def test_export_commands_match_eager(tmp_path):
     torch.testing.assert_close(program(*inputs), build_program("classical")(*inputs))
 
 
+def test_a_network_told_the_noise_exports_with_a_noise_input_and_zooms_a_raw_without_a_profile(tmp_path):
+    import dataclasses
+
+    from rawzoom_isp.export import build_program, example_inputs, export_program, read_metadata
+    from rawzoom_isp.models import build_model, save_checkpoint
+
+    weights = tmp_path / "told.pt"
+    torch.manual_seed(0)
+    net = build_model(dict(arch="packed", width=8, blocks=1, scale=2, noise_input=True))
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    save_checkpoint(weights, net.eval())
+    program = build_program(weights=str(weights))
+    assert program.input_names[-1] == "noise"
+    export_program(program, tmp_path / "told.pt2", size=(32, 32))
+    assert "noise (3, 2)" in read_metadata(tmp_path / "told.pt2")["rawzoom_isp.inputs"]
+    inputs = example_inputs(48, 64, noise=True)
+    torch.testing.assert_close(torch.export.load(tmp_path / "told.pt2").module()(*inputs), program(*inputs))
+    # A raw without a NoiseProfile: the noise is read from the whole frame, not from the small centre zoomed.
+    bare = tmp_path / "bare.dng"
+    rz.write_dng(bare, dataclasses.replace(rz.read_raw(SAMPLE), noise_profile=None))
+    assert rz.read_raw(bare).noise_profile is None
+    assert main(["zoom", str(bare), "--weights", str(weights), "--centre", "8", "-o", str(tmp_path / "z.png")]) == 0
+    assert rz.imageio.read_image(tmp_path / "z.png").shape[-2:] == rz.read_raw(bare).display_shape
+
+
 def test_batches_skip_what_exists_and_go_on_past_a_bad_file(tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()

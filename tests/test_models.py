@@ -9,7 +9,7 @@ import rawzoom_isp as rz
 from rawzoom_isp.errors import CheckpointError, ConfigError, WeightsUnavailableError
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.models import PackedZoomNet, ZoomNet, build_model, load_model, run_tiled, save_checkpoint, zoom_input
-from rawzoom_isp.models.packed import remove_grid
+from rawzoom_isp.models.packed import remove_grid, site_noise
 from rawzoom_isp.models.residual import classical_zoom
 from rawzoom_isp.models.zoomnet import CenteredBatchNorm, _TransposedConvSame
 from rawzoom_isp.raw.cfa import PATTERNS, shifted_pattern, transform_pattern, unify_flips
@@ -121,6 +121,53 @@ def test_tiled_inference_equals_untiled(options):
         tiled = run_tiled(lambda t: net(t, gains), x, net.zoom, tile=2 * net.receptive_radius + 10,
                           overlap=net.receptive_radius)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_a_network_told_the_noise_sees_each_sites_standard_deviation():
+    net = _randomised(build_model(dict(TINY_PACKED, scale=2, noise_input=True)))
+    assert net.head.in_channels == 8 and net.config["noise_input"] is True
+    x, gains = torch.rand(2, 4, 20, 22) * 0.6, torch.tensor([[1.8, 1.0, 1.4]] * 2)
+    noise = torch.tensor([[2e-3, 1e-5], [1e-3, 2e-5], [3e-3, 4e-5]])  # (S, O) for R, G, B
+    sigma = site_noise(x, noise)
+    expected = (noise[[0, 1, 1, 2], 0, None, None] * x + noise[[0, 1, 1, 2], 1, None, None]).sqrt()
+    torch.testing.assert_close(sigma, expected)
+    with torch.no_grad():
+        told = net(x, gains, noise)
+        torch.testing.assert_close(net(x, gains, noise.expand(2, 3, 2)), told)  # per image or for all
+        assert (net(x, gains, 4 * noise) - told).abs().max() > 1e-3  # the noise it is told matters
+        tiled = run_tiled(lambda t: net(t, gains, noise), x, net.zoom, tile=2 * net.receptive_radius + 10,
+                          overlap=net.receptive_radius)
+    torch.testing.assert_close(tiled, told, atol=1e-5, rtol=1e-5)  # a per-site map: tiling stays exact
+    with pytest.raises(ConfigError, match="give noise"):
+        net(x, gains)
+    with pytest.raises(ConfigError, match=r"\(B, 3, 2\)"):
+        net(x, gains, torch.ones(3, 3, 2))
+    with pytest.raises(ConfigError, match="only for raw input"):
+        build_model(dict(TINY_PACKED, in_channels=3, noise_input=True))
+
+
+def test_the_learned_zoom_stage_tells_the_network_the_stated_or_estimated_noise(tmp_path):
+    from rawzoom_isp.synth import add_mosaic_noise, estimate_noise
+
+    path = tmp_path / "told.pt"
+    save_checkpoint(path, _randomised(build_model(dict(TINY_PACKED, scale=2, noise_input=True))))
+    pipe = rz.Pipeline.default(weights=str(path), tile=0)
+    y, x = torch.meshgrid(torch.linspace(0, 1, 512), torch.linspace(0, 1, 640), indexing="ij")
+    clean = (0.02 + 0.7 * x * (0.5 + 0.5 * y))[None, None]
+    noisy = add_mosaic_noise(clean, "GBRG", 1e-3, 2e-5, torch.Generator().manual_seed(0))
+    raw = rz.RawImage(bayer=(noisy[0, 0].clamp(0, 1) * 4000 + 64).round(), cfa="GBRG", black_level=64,
+                      white_level=4064, wb_gains=[1.9, 1.0, 1.6], cam_to_srgb=torch.eye(3))
+    stated = raw.meta
+    stated.noise = torch.tensor([[1e-3, 2e-5]] * 3)
+    with torch.no_grad():
+        told = pipe(raw.bayer, stated)
+        estimated = pipe(raw)  # no NoiseProfile: read from the frame itself
+        assert (told - estimated).abs().max() > 0  # not silently the stated value
+        by_hand = raw.meta
+        by_hand.noise = rz.raw.image.colour_noise(estimate_noise(raw))
+        torch.testing.assert_close(estimated, pipe(raw.bayer, by_hand), atol=1e-5, rtol=0)
+    with pytest.raises(rz.errors.DataError, match="give RawMeta.noise"):
+        pipe(raw.crop(0, 0, 64, 64))  # a window is too small to read the noise from
 
 
 def test_degrid_removes_a_coherent_grid_and_keeps_content():

@@ -11,6 +11,7 @@ from rawzoom_isp.data.emulated import linear_demosaic, noise_model
 from rawzoom_isp.imageio import write_image
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.raw.cfa import PACK_INDEX, PATTERNS, shifted_pattern
+from rawzoom_isp.raw.image import colour_noise
 from rawzoom_isp.synth.sensor import centred_sites
 
 DIHEDRAL = [(t, v, h) for t in (False, True) for v in (False, True) for h in (False, True)]
@@ -132,6 +133,9 @@ def test_synthetic_pairs(image_folder, method):
     assert sample["input"].shape == (4, 16, 16) and sample["target"].shape == (3, 128, 128)
     assert sample["pairs"] == "synthetic" and sample["source"] == "view1.png"
     assert float(sample["input"].min()) >= -0.2 and float(sample["input"].max()) <= 1.3
+    # The noise it was given, told per colour: one (S, O) for all three, O > 0 for both methods.
+    assert sample["noise"].shape == (3, 2) and float(sample["noise"][0, 1]) > 0
+    assert torch.equal(sample["noise"], sample["noise"][:1].expand(3, 2))
     # The target is a window of the image itself.
     assert _locate(rz.imageio.read_image(image_folder / "view1.png"), sample["target"]) is not None
 
@@ -139,6 +143,7 @@ def test_synthetic_pairs(image_folder, method):
 def test_synthetic_full_image_and_rgb_arm(image_folder):
     whole = SyntheticPairs(str(image_folder), scale=4, patch=None, noise=False)[0]
     assert whole["input"].shape == (4, 32, 32) and whole["target"].shape == (3, 256, 256)
+    assert not whole["noise"].any()  # none added, none told
     rgb = SyntheticPairs(str(image_folder), scale=4, patch=16, input_format="rgb")[0]
     assert rgb["input"].shape == (3, 32, 32)
 
@@ -154,6 +159,7 @@ def test_emulated_pairs_from_real_raws(tmp_path):
     clean = EmulatedRawPairs(paths, scale=4, reference="libraw", noise_match=False, patch=32, degradation="footprint")
     sample = clean[0]
     assert sample["input"].shape == (4, 32, 32) and sample["target"].shape == (3, 256, 256)
+    assert "noise" not in sample  # without noise_match the LR's noise is not known
     assert sample["pairs"] == "emulated" and sample["cfa"] == "RGGB"
     raw = rz.read_raw(SAMPLE)
     normalised = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
@@ -183,6 +189,8 @@ def test_emulated_pairs_from_real_raws(tmp_path):
         inside = (signal > 0.02) & (signal < 0.9)  # unclipped
         assert float(added[inside].var()) == pytest.approx(float(expected[inside].mean()), rel=0.1)
         expected_variance = expected
+        # What the LR states: the native noise per colour times what the footprint kept or was given.
+        torch.testing.assert_close(noisy.noise, colour_noise(noise) * max(factor, 1 / 4))
     assert whole[0]["input"].shape[-2:] == (96, 128) and expected_variance is not None
     with pytest.raises(ValueError, match="noise_range"):
         EmulatedRawPairs(paths, noise_range=(2.0, 1.0))

@@ -201,10 +201,25 @@ def test_dng_round_trip(tmp_path, cfa):
     torch.testing.assert_close(back.cam_to_srgb, raw.cam_to_srgb, rtol=0, atol=2e-3)
     assert (back.make, back.model, back.orientation, back.focal_length_mm) == ("Acme", "Zoom 1", 6, 35.5)
     torch.testing.assert_close(back.noise_profile, raw.noise_profile)
+    torch.testing.assert_close(back.meta.noise, torch.tensor([[1e-4, 2e-6]] * 3))  # one pair for every colour
     # LibRaw itself sees the same mosaic, pattern and levels.
     with rawpy.imread(str(path)) as r:
         assert np.array_equal(r.raw_image_visible, bayer.numpy().astype(np.uint16))
         assert np.array_equal(np.asarray(r.black_level_per_channel)[r.raw_pattern], raw.black_level.numpy())
+
+
+def test_noise_profiles_of_every_form_become_one_pair_per_colour():
+    from rawzoom_isp.raw.image import colour_noise
+
+    per_colour = torch.tensor([[1e-4, 1e-6], [2e-4, 2e-6], [3e-4, 3e-6]])
+    torch.testing.assert_close(colour_noise(per_colour), per_colour)  # a DNG NoiseProfile of 3 planes
+    torch.testing.assert_close(colour_noise([[1e-4, 1e-6]]), per_colour[:1].expand(3, 2))
+    packed = torch.tensor([[1e-4, 1e-6], [2e-4, 2e-6], [4e-4, 4e-6], [3e-4, 3e-6]])  # [R, Gr, Gb, B]
+    torch.testing.assert_close(colour_noise(packed), torch.tensor([[1e-4, 1e-6], [3e-4, 3e-6], [3e-4, 3e-6]]))
+    for unusable in (None, [[1e-4, -1e-6]], [[float("nan"), 0.0]], torch.ones(2, 2)):
+        assert colour_noise(unusable) is None
+    raw = rz.RawImage(bayer=torch.zeros(4, 4), cfa="RGGB", black_level=0, white_level=1023)
+    assert raw.meta.noise is None
 
 
 def test_real_file_round_trips_through_dng(tmp_path):

@@ -268,3 +268,19 @@ def test_init_across_zoom_factors_keeps_the_shared_layers(tmp_path, tiny_checkpo
     for name in ("head.weight", "body.0.conv1.weight", "body_out.weight"):
         torch.testing.assert_close(after[name], start[name], atol=1e-8, rtol=0)
     assert after["tail.weight"].shape[0] == 3 * 16 ** 2 != start["tail.weight"].shape[0]
+
+
+def test_a_network_told_the_noise_fine_tunes_from_a_blind_one(tmp_path, tiny_checkpoint):
+    """The head's new noise channels start at zero, so the told network starts as the blind one; the
+    emulated pairs tell it the LR's noise (the file's NoiseProfile times what the capture holds)."""
+    final = train(_config(tmp_path, steps=1, model={"noise_input": True}, optim={"lr": 1e-12}),
+                  init=tiny_checkpoint, progress=False)
+    blind, told = load_model(tiny_checkpoint), load_model(final)
+    assert told.config["noise_input"] and told.head.weight.shape[1] == 8
+    x, gains = torch.rand(1, 4, 12, 12) * 0.5, torch.tensor([[1.8, 1.0, 1.5]])
+    with torch.no_grad():
+        torch.testing.assert_close(told(x, gains, torch.tensor([[1e-3, 1e-5]] * 3)), blind(x, gains),
+                                   atol=1e-6, rtol=0)
+    with pytest.raises(ConfigError, match="carry none"):
+        train(_config(tmp_path / "unknown", steps=1, model={"noise_input": True}, data={"noise_match": False}),
+              progress=False)

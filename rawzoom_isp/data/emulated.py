@@ -26,7 +26,7 @@ from ..isp import functional as F
 from ..isp.pipeline import Pipeline
 from ..raw.cfa import shifted_pattern
 from ..raw.dng import libraw_render_mosaic
-from ..raw.image import RawImage
+from ..raw.image import RawImage, colour_noise
 from ..raw.reader import RAW_EXTENSIONS, libraw_render, raw_files, read_raw
 from ..synth.noise import estimate_noise
 from ..synth.sensor import HighRes, SensorFamily, bayer_downscale, crop_clamped
@@ -44,8 +44,9 @@ def noise_model(raw: RawImage) -> torch.Tensor:
     """(S, O) per packed channel [R, Gr, Gb, B], (4, 2), of a native capture: the file's NoiseProfile
     (what the camera states), else estimated from the raw (``estimate_noise``)."""
     profile = raw.noise_profile
-    if profile is not None and bool(torch.isfinite(profile).all()) and bool((profile >= 0).all()):
-        return (profile if len(profile) == 4 else profile[:1].expand(4, 2)).clone()
+    stated = colour_noise(profile)
+    if stated is not None:
+        return profile.clone() if len(profile) == 4 else stated[[0, 1, 1, 2]]
     try:
         return estimate_noise(raw)
     except ValueError:
@@ -241,6 +242,7 @@ class EmulatedRawPairs(PairDataset):
         gains, matrix, render = raw.wb_gains, raw.cam_to_srgb, "srgb"
         if source is not None:
             low, cfa = source.capture(top, left, size, self.scale, degradation, noise, generator)
+            stated = None if noise is None else colour_noise(noise) * source.noise_factor(self.scale, degradation)
         else:  # synthetic raw of the target window (and the context the capture reads around it)
             margin = degradation.margin(self.scale)
             seen = crop_clamped(target, top - margin, left - margin, size[0] + 2 * margin, size[1] + 2 * margin)
@@ -250,12 +252,13 @@ class EmulatedRawPairs(PairDataset):
             synthetic = HighRes(F.mosaic(linear[None], window_cfa)[0], window_cfa, linear, noisy=False)
             levels = torch.stack([meta.shot, meta.read], 1).expand(4, 2) if noise is not None else None
             low, cfa = synthetic.capture(margin, margin, size, self.scale, degradation, levels, generator)
+            stated = None if levels is None else colour_noise(levels) * synthetic.noise_factor(self.scale, degradation)
             gains, matrix, render = (meta.wb_gains * meta.brightness[:, None])[0], meta.cam_to_srgb[0], meta.method
         if self.misalign or self.misalign_affine:
             seen = self._misaligned(target, top, left, size, generator)
         else:
             seen = target[:, top:top + size[0], left:left + size[1]].float()
-        return ZoomPair(mosaic=low, cfa=cfa, target=seen, wb_gains=gains, cam_to_srgb=matrix,
+        return ZoomPair(mosaic=low, cfa=cfa, target=seen, wb_gains=gains, cam_to_srgb=matrix, noise=stated,
                         info={"source": entry_name(self.files[index]), "pairs": "emulated",
                               "input_source": self.input_source, "target_white_balanced": True, "render": render,
                               "geometry": degradation.geometry,

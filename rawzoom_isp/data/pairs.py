@@ -7,8 +7,9 @@ CFA phase), one of the 8 flips and transposes (``augment``), and the input as pa
 [R, Gr, Gb, B] unified to RGGB geometry by the flips ``unify_flips`` names (the target flipped alike),
 which is what ``LearnedZoom`` does before the network; or, for the 8-bit RGB arm, the same LR view
 rendered to 8-bit sRGB (3, 2p, 2p). Randomness comes from (seed, epoch, index), so samples do not
-depend on DataLoader workers. Samples carry the WB gains and the colour matrix (identity, with
-``has_color_matrix`` False, when the source has none).
+depend on DataLoader workers. Samples carry the WB gains, the colour matrix (identity, with
+``has_color_matrix`` False, when the source has none) and, where the source knows it, the LR's noise
+(``noise``, (S, O) per colour, for networks told it).
 """
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ class ZoomPair:
     (+ 2 * target_margin when the source leaves room for a shift-tolerant loss). ``info`` says,
     among others, whether the target includes the camera white balance ("target_white_balanced") and,
     where known, how it was rendered from linear camera RGB ("render", one of ``rz.synth.RENDERS``).
-    Tensors may be stored in half precision or memory-mapped (SR-RAW's cache): crop, then convert."""
+    ``noise``, where the source knows it: the LR mosaic's noise, (S, O) per colour R, G, B (3, 2)
+    (``rz.raw.colour_noise``). Tensors may be stored in half precision or memory-mapped (SR-RAW's
+    cache): crop, then convert."""
 
     mosaic: torch.Tensor
     cfa: str
@@ -44,6 +47,7 @@ class ZoomPair:
     wb_gains: torch.Tensor
     cam_to_srgb: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
+    noise: torch.Tensor | None = None
 
 
 def render_rgb(
@@ -150,10 +154,11 @@ class PairDataset(Dataset, abc.ABC):
             network_input = render_rgb8(mosaic, cfa, pair.wb_gains, pair.cam_to_srgb, self.rgb_render,
                                         self.jpeg_quality)
         has_matrix = pair.cam_to_srgb is not None
+        told = {} if pair.noise is None else {"noise": pair.noise.float()}
         return {"input": network_input.float(), "target": target.float(), "cfa": cfa,
                 "wb_gains": pair.wb_gains.float(), "scale": self.scale, "index": index,
                 "has_color_matrix": has_matrix,
-                "cam_to_srgb": pair.cam_to_srgb.float() if has_matrix else torch.eye(3), **pair.info}
+                "cam_to_srgb": pair.cam_to_srgb.float() if has_matrix else torch.eye(3), **told, **pair.info}
 
     def _crop(self, pair: ZoomPair, generator: torch.Generator):
         """A window of ``patch`` x ``patch`` packed positions (2 patch mosaic sites) at any offset, so

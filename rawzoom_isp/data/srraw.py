@@ -32,10 +32,12 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path
-from ..errors import AlignmentError, ConfigError, MissingDataError
+from ..errors import AlignmentError, ConfigError, DataError, MissingDataError
 from ..imageio import read_image
 from ..isp import functional as F
+from ..raw.image import colour_noise
 from ..raw.reader import RAW_EXTENSIONS, libraw_linear_means, read_raw
+from ..synth.noise import with_noise_profile
 from .ecc import centre_scaling, ecc_affine, warp_affine
 from .pairs import PairDataset, ZoomPair
 
@@ -219,11 +221,21 @@ class SRRawDataset(PairDataset):
         target = F.apply_white_balance(target, 1.0 / target_wb, gamma=F.WB_GAMMA, clip=True)
         mosaic = F.subtract_black_level(crop.bayer[None], crop.black_level, crop.white_level)
         return {"mosaic": mosaic, "cfa": crop.cfa, "target": target.half(), "wb_gains": target_wb,
-                "cam_to_srgb": crop.cam_to_srgb, "warp": torch.from_numpy(np.asarray(warp)).float()}
+                "cam_to_srgb": crop.cam_to_srgb, "warp": torch.from_numpy(np.asarray(warp)).float(),
+                "noise": _capture_noise(raw)}
 
     def load(self, index: int, generator: torch.Generator) -> ZoomPair:
         pair, entry = self.pairs[index], self.prepared(index)
         return ZoomPair(mosaic=entry["mosaic"], cfa=entry["cfa"], target=entry["target"],
-                        wb_gains=entry["wb_gains"], cam_to_srgb=entry["cam_to_srgb"],
+                        wb_gains=entry["wb_gains"], cam_to_srgb=entry["cam_to_srgb"], noise=entry.get("noise"),
                         info={"source": f"{pair['sequence']}/{pair['ids'][0]:05d}->{pair['ids'][1]:05d}",
                               "pairs": "SR-RAW", "target_white_balanced": False, "warp": entry["warp"]})
+
+
+def _capture_noise(raw) -> torch.Tensor | None:
+    """The input capture's noise per colour (its NoiseProfile, else read from the whole frame); None
+    where neither is possible (pairs of a cache written before it was kept carry none either)."""
+    try:
+        return colour_noise(with_noise_profile(raw).noise_profile)
+    except DataError:
+        return None

@@ -104,5 +104,6 @@ class SyntheticPairs(PairDataset):
             target=target,
             wb_gains=(meta.wb_gains * meta.brightness[:, None])[0],
             cam_to_srgb=meta.cam_to_srgb[0],
+            noise=meta.colour_noise()[0],
             info={"source": source, "pairs": "synthetic", "target_white_balanced": True, "render": self.method},
         )

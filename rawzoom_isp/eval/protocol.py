@@ -3,7 +3,9 @@
 Conditions (``CONDITIONS``): the LR capture in the centred geometry of a native sensor (the
 headline: no training config mirrors it, since its HR demosaic is Menon's and training's is
 LibRaw's) and in the footprint geometry of the first emulation, each with a native capture's noise
-and without added noise, every window at every CFA phase. Each condition is one ``evaluate`` run in
+and without added noise, every window at every CFA phase. A network told the capture's noise reads
+it from each LR raw, which states what ``estimate_noise`` finds on its whole LR frame (as a raw
+without a NoiseProfile would give it). Each condition is one ``evaluate`` run in
 its own folder; the summary puts the models against LibRaw + bicubic in every condition and on
 every camera, the colour-matched PSNR first, with standard errors over windows, and adds the period
 measure on the native frames (``rz.eval.period``).
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 from ..atomic import atomic_path
 from ..raw.reader import read_raw
+from ..synth.noise import with_noise_profile
 from .cases import PHASE_OFFSETS, emulated_cases
 from .evaluate import BASELINES, METRIC_NAMES, METRICS, STRONGEST, ModelMethod, baseline, evaluate
 from .period import period_measure
@@ -51,9 +54,13 @@ def held_out_eval(models: dict[str, str], raws: Sequence[str], scale: int, out: 
     periods = {}
     if period and models:
         methods = {STRONGEST: lambda low: baseline(STRONGEST, low, scale)}
-        methods.update({name: ModelMethod(path, scale) for name, path in models.items()})
+        learned = {name: ModelMethod(path, scale) for name, path in models.items()}
+        methods.update(learned)
+        told = any(method.zoom.net.config.get("noise_input") for method in learned.values())
         for path in raws:
-            periods[os.path.basename(path)] = period_measure(methods, read_raw(path), scale)
+            raw = read_raw(path)
+            # A network told the noise reads it from the whole frame (the windows are too small).
+            periods[os.path.basename(path)] = period_measure(methods, with_noise_profile(raw) if told else raw, scale)
     summary = {"scale": scale, "conditions": {name: results[name] for name in conditions}, "period": periods,
                "headline": HEADLINE if HEADLINE in conditions else conditions[0], "models": dict(models)}
     if out:
@@ -89,7 +96,9 @@ def summary_markdown(summary: dict) -> str:
         lines.append(f"| {row['condition']} | {row['model']} | {row['camera']} | " + " | ".join(cells) + " |")
     lines += ["", "Against LibRaw AHD + bicubic, the strongest classical zoom a user has. Mean +- standard error over "
               "windows (a window's CFA phases averaged first), two-sided t-test p of the colour-matched gain, "
-              f"windows won. The {METRIC_NAMES['psnr_cm']} fits an affine colour map per image first.",
+              f"windows won. The {METRIC_NAMES['psnr_cm']} fits an affine colour map per image first. A network "
+              "told the capture's noise reads it from each LR raw: what `estimate_noise` finds on the whole LR frame "
+              "of that condition.",
               "", "Conditions:"]
     for name in summary["conditions"]:
         geometry, noise = CONDITIONS[name]

@@ -12,11 +12,13 @@ from collections.abc import Callable
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..isp.base import Stage, needs_meta
 from ..isp.kinds import DataKind
 from ..isp.registry import register_stage
 from ..raw.cfa import unify_flips
+from ..raw.image import colour_noise
+from ..synth.noise import estimate_packed_noise
 from .checkpoint import default_weights, load_model
 
 DEFAULT_TILE = 256
@@ -49,17 +51,19 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, zoom:
 
 
 def zoom_input(net: torch.nn.Module, x: torch.Tensor, cfa: str | None = None, wb_gains: torch.Tensor | None = None,
-               tile: int = DEFAULT_TILE, progress: bool = False) -> torch.Tensor:
+               tile: int = DEFAULT_TILE, progress: bool = False, noise: torch.Tensor | None = None) -> torch.Tensor:
     """The network's zoom of packed raw (B, 4, h, w) [R, Gr, Gb, B] in ``cfa`` (unified to RGGB by
     flips and flipped back) or of RGB (B, 3, H, W), in channels-last layout, in tiles of ``tile``
-    input pixels (0: in one piece)."""
+    input pixels (0: in one piece). ``noise`` (B, 3, 2) or (3, 2): the capture's noise, for a network
+    told it (``config["noise_input"]``)."""
     if net.in_channels == 4 and cfa is None:
         raise ConfigError("packed raw needs its CFA pattern to be unified")
     flips = unify_flips(cfa) if net.in_channels == 4 else ()
     gains = None if wb_gains is None else torch.as_tensor(wb_gains, dtype=x.dtype, device=x.device).reshape(-1, 3)
+    told = (noise,) if net.config.get("noise_input") else ()
 
     def fn(t):
-        out = net(t.contiguous(memory_format=torch.channels_last), gains)
+        out = net(t.contiguous(memory_format=torch.channels_last), gains, *told)
         return out.contiguous()
 
     x = x.flip(flips) if flips else x
@@ -102,6 +106,26 @@ class LearnedZoom(Stage):
             self.net.to(device=x.device, dtype=compute)
         cfa = needs_meta("learned_zoom", meta, "cfa") if self.net.in_channels == 4 else None
         gains = meta.wb_gains if meta is not None and self.net.in_channels == 4 else None
+        noise = capture_noise(x, meta) if self.net.config.get("noise_input") else None
         with torch.set_grad_enabled(torch.is_grad_enabled() and (x.requires_grad or self.net.training)):
-            out = zoom_input(self.net, x.to(compute), cfa, gains, self.tile, self.progress)
+            out = zoom_input(self.net, x.to(compute), cfa, gains, self.tile, self.progress, noise)
         return out.to(x.dtype)
+
+
+def capture_noise(packed: torch.Tensor, meta) -> torch.Tensor:
+    """The noise of the capture whose normalised packed raw (B, 4, h, w) a stage sees, (B, 3, 2) (S, O)
+    per colour: what its metadata states (``RawMeta.noise``, from the file's NoiseProfile), else
+    estimated from the packed raw itself (``estimate_packed_noise``; a whole frame, not a window:
+    a few hundred flat 8 x 8 tiles per channel are needed)."""
+    stated = getattr(meta, "noise", None)
+    if stated is not None:
+        stated = torch.as_tensor(stated, dtype=torch.float32)
+        return stated.expand(packed.shape[0], 3, 2) if stated.ndim == 2 else stated
+    estimates = []
+    for image in packed.detach().float().cpu():
+        try:
+            estimates.append(colour_noise(estimate_packed_noise(image)))
+        except DataError as exc:
+            raise DataError(f"the zoom network is told the capture's noise, the raw states none (no NoiseProfile) "
+                            f"and it cannot be estimated here: {exc}; give RawMeta.noise") from None
+    return torch.stack(estimates)

@@ -16,6 +16,13 @@ linear and not white balanced. Given the camera's white-balance gains, the netwo
 balanced signal (colours alike across cameras and scenes) and returns linear camera RGB before
 white balance (``output="linear"``), which the ISP renders with the raw's own WB, colour matrix and
 gamma. RGB input (3, H, W) (the 8-bit arm) is folded 2x2 into 12 channels and gives display RGB.
+
+With ``noise_input`` (raw input only) the network is told the capture's noise, as FFDNet is (Zhang
+et al. 2018): ``forward`` takes ``noise`` (B, 3, 2), (S, O) per colour R, G, B in normalised units
+(a DNG NoiseProfile's form, ``rz.raw.colour_noise``), and the head sees, beside each packed site x, the
+model's standard deviation there, sqrt(S x + O), white balanced like x. A blind network cannot tell
+faint real texture from noise at the same brightness and smooths both; told the noise, it can keep
+the texture of a clean capture and still denoise a noisy one.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..synth.noise import noise_std
 from .registry import register_model
 from .residual import balance, classical_zoom, unbalance
 
@@ -68,14 +76,30 @@ def remove_grid(image: torch.Tensor, period: int, size: int) -> torch.Tensor:
     return image - F.pixel_shuffle(pattern, period)
 
 
+def site_noise(packed: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    """The noise standard deviation at each site of packed raw (B, 4, h, w) [R, Gr, Gb, B] whose
+    capture has ``noise`` (B, 3, 2) or (3, 2), (S, O) per colour R, G, B: sqrt(S x + O)."""
+    if noise is None:
+        raise ConfigError("this network is told the capture's noise (noise_input): give noise, (S, O) per colour "
+                          "R, G, B, shape (B, 3, 2)")
+    noise = torch.as_tensor(noise, dtype=packed.dtype, device=packed.device)
+    noise = noise.expand(packed.shape[0], 3, 2) if noise.ndim == 2 else noise
+    if noise.shape != (packed.shape[0], 3, 2):
+        raise ConfigError(f"noise must be (S, O) per colour R, G, B, shape (B, 3, 2), got {tuple(noise.shape)} "
+                          f"for a batch of {packed.shape[0]}")
+    per_site = noise[:, [0, 1, 1, 2]]
+    return noise_std(packed, per_site[..., 0], per_site[..., 1])
+
+
 @register_model("packed")
 class PackedZoomNet(nn.Module):
-    """``forward(x, wb_gains=None)``: (B, 4, h, w) packed raw -> (B, 3, 2 scale h, 2 scale w) linear
-    camera RGB; or (B, 3, H, W) display RGB -> (B, 3, scale H, scale W) display RGB."""
+    """``forward(x, wb_gains=None, noise=None)``: (B, 4, h, w) packed raw -> (B, 3, 2 scale h,
+    2 scale w) linear camera RGB; or (B, 3, H, W) display RGB -> (B, 3, scale H, scale W) display RGB.
+    ``noise`` (B, 3, 2): the capture's noise, required with ``noise_input``, ignored without."""
 
 
     def __init__(self, scale: int = 4, in_channels: int = 4, width: int = 64, blocks: int = 10,
-                 output: str | None = None, blend_kernel: int = 0, degrid: int = 0):
+                 output: str | None = None, blend_kernel: int = 0, degrid: int = 0, noise_input: bool = False):
         super().__init__()
         if in_channels not in (3, 4):
             raise ConfigError(f"in_channels must be 4 (packed raw) or 3 (RGB), got {in_channels}")
@@ -88,15 +112,20 @@ class PackedZoomNet(nn.Module):
             raise ConfigError(f"blend_kernel must be 0 (none) or an odd size, got {blend_kernel}")
         if degrid < 0 or degrid % 2 == 0 and degrid:
             raise ConfigError(f"degrid must be 0 (none) or an odd number of grid positions, got {degrid}")
+        if type(noise_input) is not bool or noise_input and in_channels != 4:
+            raise ConfigError(f"noise_input must be true or false, and true only for raw input (4 channels), got "
+                              f"{noise_input!r} with {in_channels}")
         self.config = dict(arch=self.arch, scale=scale, in_channels=in_channels, width=width, blocks=blocks,
                            output=output)
         if blend_kernel:  # only when used, so that configs written before it stay valid
             self.config["blend_kernel"] = blend_kernel
         if degrid:
             self.config["degrid"] = degrid
+        if noise_input:
+            self.config["noise_input"] = True
         self.zoom = 2 * scale if in_channels == 4 else scale
         self.grid_zoom = 2 * scale  # output pixels per side of one position of the working grid
-        grid_channels = 4 if in_channels == 4 else 12
+        grid_channels = (8 if noise_input else 4) if in_channels == 4 else 12
         self.head = nn.Conv2d(grid_channels, width, 3, padding=1)
         self.body = nn.Sequential(*[_ResidualBlock(width) for _ in range(blocks)])
         self.body_out = nn.Conv2d(width, width, 3, padding=1)
@@ -125,11 +154,19 @@ class PackedZoomNet(nn.Module):
         positions = 3 + 2 * self.config["blocks"] + blend + (degrid // 2 + 1 if degrid else 0)
         return positions * (1 if self.in_channels == 4 else 2) + 2
 
-    def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None) -> torch.Tensor:
+    @property
+    def noise_input(self) -> bool:
+        return self.config.get("noise_input", False)
+
+    def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
         raw = self.in_channels == 4
+        sigma = site_noise(x, noise) if self.noise_input else None
         if raw:
             x = balance(x, wb_gains)
         grid = x if raw else F.pixel_unshuffle(x, 2)
+        if sigma is not None:
+            grid = torch.cat([grid, balance(sigma, wb_gains)], 1)
         features = self.head(grid)
         features = features + self.body_out(self.body(features))
         detail = F.pixel_shuffle(self.tail(features), self.grid_zoom)

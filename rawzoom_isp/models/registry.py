@@ -31,7 +31,9 @@ class ZoomNetwork(Protocol):
       (display RGB); ``zoom``: output pixels per input pixel of what it takes (2 N for packed raw);
     - ``receptive_radius``: input pixels an output pixel depends on (tiling overlaps by it);
     - ``forward(x, wb_gains=None)``: (B, in_channels, h, w) -> (B, 3, zoom h, zoom w); with
-      ``config["output"] == "linear"``, linear camera RGB before white balance, else display RGB.
+      ``config["output"] == "linear"``, linear camera RGB before white balance, else display RGB;
+    - a network told the capture's noise has ``config["noise_input"]`` true and takes
+      ``forward(x, wb_gains, noise)``, noise (B, 3, 2): (S, O) per colour R, G, B.
     """
 
     config: dict

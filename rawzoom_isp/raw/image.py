@@ -25,22 +25,25 @@ def _as_tensor(value, shape: tuple[int, ...] | None = None) -> torch.Tensor:
 @dataclass
 class RawMeta:
     """What the ISP stages need besides the pixels. Tensors may carry a leading batch dimension
-    (``black_level`` (B, 2, 2), ``wb_gains`` (B, 3), ``cam_to_srgb`` (B, 3, 3), ``white_level`` (B,));
-    one CFA pattern per batch."""
+    (``black_level`` (B, 2, 2), ``wb_gains`` (B, 3), ``cam_to_srgb`` (B, 3, 3), ``white_level`` (B,),
+    ``noise`` (B, 3, 2)); one CFA pattern per batch. ``noise``: the capture's noise per colour R, G, B
+    (``colour_noise``), when known."""
 
     cfa: str
     black_level: torch.Tensor
     white_level: torch.Tensor
     wb_gains: torch.Tensor
     cam_to_srgb: torch.Tensor | None = None
+    noise: torch.Tensor | None = None
 
     @staticmethod
-    def of_normalised(cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None = None) -> RawMeta:
+    def of_normalised(cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None = None,
+                      noise: torch.Tensor | None = None) -> RawMeta:
         """Metadata of an already normalised mosaic or linear RGB (black 0, white 1), per image
         (``wb_gains`` (3,)) or batched ((B, 3))."""
         batch = wb_gains.shape[:-1]
         return RawMeta(cfa=cfa, black_level=torch.zeros(*batch, 2, 2), white_level=torch.ones(batch),
-                       wb_gains=wb_gains, cam_to_srgb=cam_to_srgb)
+                       wb_gains=wb_gains, cam_to_srgb=cam_to_srgb, noise=noise)
 
     @staticmethod
     def stack(metas: Sequence[RawMeta]) -> RawMeta:
@@ -49,13 +52,35 @@ class RawMeta:
         if len(patterns) != 1:
             raise DataError(f"cannot batch raws of different CFA patterns {sorted(patterns)}: pack them first")
         ccms = [m.cam_to_srgb for m in metas]
+        noises = [m.noise for m in metas]
         return RawMeta(
             cfa=metas[0].cfa,
             black_level=torch.stack([m.black_level for m in metas]),
             white_level=torch.stack([torch.as_tensor(m.white_level, dtype=torch.float32) for m in metas]),
             wb_gains=torch.stack([m.wb_gains for m in metas]),
             cam_to_srgb=None if any(c is None for c in ccms) else torch.stack(ccms),
+            noise=None if any(n is None for n in noises) else torch.stack(noises),
         )
+
+
+def colour_noise(profile: torch.Tensor | None) -> torch.Tensor | None:
+    """A noise profile (P, 2) as (S, O) per colour R, G, B (3, 2), variance S x + O of the normalised
+    signal x: one pair for all colours (P = 1), one per colour plane as a DNG NoiseProfile states it
+    (P = 3), or one per packed channel [R, Gr, Gb, B] (P = 4, the greens averaged). None for none, or
+    for a profile of another length or with negative or non-finite values (unusable, as if the file
+    had none)."""
+    if profile is None:
+        return None
+    profile = torch.as_tensor(profile, dtype=torch.float32).reshape(-1, 2)
+    if not (bool(torch.isfinite(profile).all()) and bool((profile >= 0).all())):
+        return None
+    if len(profile) == 1:
+        return profile.expand(3, 2).clone()
+    if len(profile) == 3:
+        return profile.clone()
+    if len(profile) == 4:
+        return torch.stack([profile[0], profile[1:3].mean(0), profile[3]])
+    return None
 
 
 @dataclass
@@ -129,6 +154,7 @@ class RawImage:
             white_level=torch.tensor(self.white_level),
             wb_gains=self.wb_gains,
             cam_to_srgb=self.cam_to_srgb,
+            noise=colour_noise(self.noise_profile),
         )
 
     def crop(self, top: int, left: int, height: int, width: int) -> RawImage:

@@ -1,6 +1,6 @@
 """Synthetic raw: unprocessing (Brooks et al. 2019), the paper's syn-raw, their forward renders, the
 sensor noise model."""
-from .noise import add_mosaic_noise, add_noise, estimate_noise, random_noise_levels
+from .noise import add_mosaic_noise, add_noise, estimate_noise, random_noise_levels, with_noise_profile
 from .unprocess import (
     RENDERS,
     SynthMeta,
@@ -17,4 +17,5 @@ from .unprocess import (
 
 __all__ = ["RENDERS", "SynthMeta", "add_mosaic_noise", "add_noise", "estimate_noise", "process", "process_pipeline",
            "random_cam_to_srgb", "random_gains", "random_noise_levels", "render_linear", "render_stages",
+           "with_noise_profile",
            "synthetic_raw", "unprocess", "unprocess_linear"]

@@ -7,12 +7,13 @@ the DNG NoiseProfile form, so real cameras' profiles plug in directly.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 
 from ..errors import DataError
 from ..isp import functional as F
-from ..raw.image import RawImage
+from ..raw.image import RawImage, colour_noise
 
 
 def random_noise_levels(batch: int = 1, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,12 +33,18 @@ def _per_channel(value, x: torch.Tensor) -> torch.Tensor:
     return v[..., None, None] if v.ndim == 2 else v
 
 
-def add_noise(packed: torch.Tensor, shot, read, generator: torch.Generator | None = None) -> torch.Tensor:
-    """packed (B, C, h, w) + N(0, shot * x + read), variance from the clean signal (clipped at 0);
-    shot/read: scalars, per image (B,), or per image and channel (B, C) (use (1, C) for all images)."""
+def noise_std(packed: torch.Tensor, shot, read) -> torch.Tensor:
+    """The model's noise standard deviation at each site of packed (B, C, h, w): sqrt(shot * x + read),
+    x clipped at 0; shot/read: scalars, per image (B,), or per image and channel (B, C) (use (1, C)
+    for all images)."""
     variance = _per_channel(shot, packed) * packed.clamp(min=0) + _per_channel(read, packed)
+    return variance.clamp(min=0).sqrt()
+
+
+def add_noise(packed: torch.Tensor, shot, read, generator: torch.Generator | None = None) -> torch.Tensor:
+    """packed (B, C, h, w) + N(0, shot * x + read), variance from the clean signal (``noise_std``)."""
     noise = torch.randn(packed.shape, generator=generator, dtype=packed.dtype, device="cpu").to(packed.device)
-    return packed + noise * variance.clamp(min=0).sqrt()
+    return packed + noise * noise_std(packed, shot, read)
 
 
 def add_mosaic_noise(
@@ -56,23 +63,43 @@ def _chi2_quantile_ratio(dof: int, q: float) -> float:
 
 
 def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24, quantile: float = 0.25) -> torch.Tensor:
-    """(S, O) per packed channel [R, Gr, Gb, B], (4, 2), in normalised units, from one raw.
+    """(S, O) per packed channel [R, Gr, Gb, B], (4, 2), in normalised units, from one raw
+    (``estimate_packed_noise`` of its normalised packed planes)."""
+    packed = F.pack_bayer(F.subtract_black_level(raw.bayer[None, None].double(), raw.black_level, raw.white_level,
+                                                 clip=False), raw.cfa)[0]
+    # A flat tile of a clean or synthetic capture can read zero: no less than the ADC's 1/12 LSB^2.
+    quantum = 1.0 / 12.0 / float((raw.white_level - raw.black_level.min()) ** 2)
+    try:
+        return estimate_packed_noise(packed, quantum, block, bins, quantile)
+    except DataError as exc:
+        raise DataError(f"{raw.path}: {exc}") from None
 
-    Each packed plane is cut into block x block tiles; a tile's noise variance is measured on the
+
+def with_noise_profile(raw: RawImage) -> RawImage:
+    """``raw`` with its noise stated: as it is when its NoiseProfile is usable (``colour_noise``), else
+    with the profile ``estimate_noise`` reads from the whole raw (before any crop: a window is too
+    small to read it from)."""
+    if colour_noise(raw.noise_profile) is not None:
+        return raw
+    return replace(raw, noise_profile=estimate_noise(raw))
+
+
+def estimate_packed_noise(packed: torch.Tensor, quantum: float = 0.0, block: int = 8, bins: int = 24,
+                          quantile: float = 0.25) -> torch.Tensor:
+    """(S, O) per plane of normalised packed raw (C, h, w), (C, 2).
+
+    Each plane is cut into block x block tiles; a tile's noise variance is measured on the
     differences of vertically adjacent same-colour sites, (x_2r - x_2r+1) / sqrt(2): independent
     samples whose variance is the noise variance where the signal is smooth. Tiles are binned by mean
     signal; in each bin the ``quantile`` of tile variances, divided by what that quantile reads for
     pure noise (chi-square, Wilson-Hilferty), rejects textured tiles while staying unbiased on flat
-    ones. S * mean + O is fitted to the bins by least squares weighted by count / variance^2. Clipped
-    tiles are left out; a scene without flat areas still reads high."""
-    packed = F.pack_bayer(F.subtract_black_level(raw.bayer[None, None].double(), raw.black_level, raw.white_level,
-                                                 clip=False), raw.cfa)[0]
+    ones, and is no less than ``quantum`` (the ADC's 1/12 LSB^2). S * mean + O is fitted to the bins
+    by least squares weighted by count / variance^2. Clipped tiles are left out; a scene without flat
+    areas still reads high. DataError when fewer than 8 unclipped tiles per bin are left."""
     pairs = block * block // 2
-    # A flat tile of a clean or synthetic capture can read zero: no less than the ADC's 1/12 LSB^2.
-    quantum = 1.0 / 12.0 / float((raw.white_level - raw.black_level.min()) ** 2)
     correction = _chi2_quantile_ratio(pairs - 1, quantile)
     results = []
-    for plane in packed:
+    for plane in packed.double():
         h, w = (plane.shape[0] // block) * block, (plane.shape[1] // block) * block
         plane = plane[:h, :w]
 
@@ -89,7 +116,8 @@ def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24, quantile: floa
         keep = (means > 0.002) & (means < 0.9) & (tiles(plane).max(1).values < 0.98)
         means, variances = means[keep], variances[keep]
         if means.numel() < 8 * bins:
-            raise DataError(f"{raw.path}: too few unclipped tiles to estimate noise")
+            raise DataError(f"too few unclipped tiles to estimate noise ({means.numel()} tiles of {block} x {block} "
+                            f"sites, {8 * bins} needed)")
         edges = torch.quantile(means, torch.linspace(0, 1, bins + 1, dtype=means.dtype))
         xs, ys, ws = [], [], []
         for lo, hi in zip(edges[:-1], edges[1:]):

@@ -178,6 +178,16 @@ class HighRes:
             low = add_noise(low, (kept * model[:, 0])[None], (kept * model[:, 1])[None], generator)
         return F.unpack_bayer(low, cfa)[0].clamp(0, 1), cfa
 
+    def noise_factor(self, scale: int, degradation: Degradation) -> float:
+        """The noise of ``capture``'s LR as a multiple of a native capture's: what was added, plus what
+        is left of the HR's own noise (a real raw's), 1 / k of it with k = (N/2)^2 the same-colour HR
+        sites an LR site averages (the footprint's mean, or near enough the centred block mean of a
+        demosaic, which interpolates each colour from its own sites)."""
+        left = 1.0 / (scale // 2) ** 2 if self.noisy else 0.0
+        if degradation.geometry == "footprint":
+            return max(degradation.noise, left)
+        return degradation.noise + left
+
 
 def crop_clamped(image: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
     """image[..., top:top + height, left:left + width] as float32, rows and columns outside it repeating

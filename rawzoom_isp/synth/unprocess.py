@@ -55,8 +55,14 @@ class SynthMeta:
     method: str = "brooks"
 
     def raw_meta(self) -> RawMeta:
-        """The metadata a Pipeline needs to render the mosaic (gains include the brightness)."""
-        return RawMeta.of_normalised(self.cfa, self.wb_gains * self.brightness[:, None], self.cam_to_srgb)
+        """The metadata a Pipeline needs to render the mosaic (gains include the brightness; the noise
+        added, the same for every colour)."""
+        return RawMeta.of_normalised(self.cfa, self.wb_gains * self.brightness[:, None], self.cam_to_srgb,
+                                     noise=self.colour_noise())
+
+    def colour_noise(self) -> torch.Tensor:
+        """The noise added, (S, O) per colour R, G, B of each image (B, 3, 2)."""
+        return torch.stack([self.shot, self.read], 1)[:, None].expand(-1, 3, 2).float()
 
 
 def random_cam_to_srgb(batch: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -233,6 +233,10 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
                 raise TrainingError(f"{last}: at step {step}, beyond [optim] steps {optim['steps']}; raise the steps "
                                     "to go on")
     loss_fn = build_loss(cfg["loss"], data["scale"])
+    noise_input = bool(model.config.get("noise_input"))
+    if noise_input and "noise" not in dataset.sample(0, 0):
+        raise ConfigError(f"[model] noise_input: the network is told the capture's noise, and {data['source']} pairs "
+                          "carry none here (emulated pairs know it with noise_match = true)")
     if isinstance(loss_fn, torch.nn.Module):
         loss_fn.to(device)
     network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -248,7 +252,8 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
         batch = _batch(dataset, step, optim["batch_size"], rank, world, data["seed"])
         network.train()
         gains = batch["wb_gains"].to(device)
-        output = network(batch["input"].to(device, memory_format=torch.channels_last), gains)
+        told = (batch["noise"].to(device),) if noise_input else ()
+        output = network(batch["input"].to(device, memory_format=torch.channels_last), gains, *told)
         if model.config["output"] == "linear":
             output = render_linear(output, gains, batch["cam_to_srgb"].to(device),
                                        _render_of(batch))
@@ -299,9 +304,11 @@ def _resume(model: torch.nn.Module, optimizer: torch.optim.Optimizer, last: str)
 
 def initialise(model: torch.nn.Module, path: str) -> None:
     """Start ``model`` from a checkpoint's weights: all of them for the same network (fine-tuning);
-    for the same architecture and size with another zoom factor or extra layers, every tensor whose
-    name and shape match (the output layer of another zoom factor, and layers the checkpoint lacks,
-    keep their initialisation, which for PackedZoomNet leaves the checkpoint's output unchanged)."""
+    for the same architecture and size with another zoom factor, extra layers or extra inputs, every
+    tensor whose name and shape match, and a convolution that takes more input channels than the
+    checkpoint's (a network now told the noise) with its weights for the first channels and zero for
+    the rest (the output layer of another zoom factor, and layers the checkpoint lacks, keep their
+    initialisation, which for PackedZoomNet leaves the checkpoint's output unchanged)."""
     checkpoint = read_checkpoint(path)
     theirs, ours = dict(checkpoint["config"]), dict(model.config)
     if theirs == ours:
@@ -311,8 +318,18 @@ def initialise(model: torch.nn.Module, path: str) -> None:
         raise ConfigError(f"{path}: its network {theirs} differs from [model] {ours} beyond the zoom factor and "
                           "added layers")
     state = model.state_dict()
-    shared = {name: tensor for name, tensor in checkpoint["model"].items()
-              if name in state and tensor.shape == state[name].shape}
+    shared = {}
+    for name, tensor in checkpoint["model"].items():
+        mine = state.get(name)
+        if mine is None:
+            continue
+        if tensor.shape == mine.shape:
+            shared[name] = tensor
+        elif tensor.ndim == 4 and mine.ndim == 4 and tensor.shape[2:] == mine.shape[2:] \
+                and tensor.shape[0] == mine.shape[0] and tensor.shape[1] < mine.shape[1]:
+            widened = torch.zeros_like(mine)
+            widened[:, :tensor.shape[1]] = tensor
+            shared[name] = widened
     load_state(model, {**state, **shared}, path)
     log.info("initialised from %s: %d of %d tensors", path, len(shared), len(state))
 
