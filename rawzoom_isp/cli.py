@@ -200,6 +200,7 @@ def _cmd_render(args) -> None:
     from .imageio import write_image_array
     from .isp.functional import apply_orientation
     from .isp.strips import render_array
+    from .isp.white_balance import with_white_balance
     from .raw import read_raw
 
     inputs = raw_files(args.files)
@@ -208,7 +209,7 @@ def _cmd_render(args) -> None:
 
     def render_one(source: str, targets: list[str]) -> None:
         target = targets[0]
-        raw = _white_balanced(read_raw(source, **_raw_options(args)), args.wb)
+        raw = with_white_balance(read_raw(source, **_raw_options(args)), args.wb)
         _check_pixels(source, raw.shape[0] * raw.shape[1], args.max_pixels)
         pipe = _classical_pipeline(raw, args)
         if pipe.output_kind != DataKind.DISPLAY_RGB:
@@ -275,6 +276,7 @@ def _cmd_zoom(args) -> None:
     from .eval.evaluate import baseline
     from .isp import Pipeline
     from .isp.functional import resize_to
+    from .isp.white_balance import with_white_balance
     from .raw import read_raw
     from .synth import with_noise_profile
 
@@ -292,7 +294,7 @@ def _cmd_zoom(args) -> None:
     factor = zoom.scale
 
     def zoom_one(source: str, targets: list[str]) -> None:
-        whole = _without_missing_colour(_white_balanced(read_raw(source, **_raw_options(args)), args.wb))
+        whole = _without_missing_colour(with_white_balance(read_raw(source, **_raw_options(args)), args.wb))
         if zoom.net.config.get("noise_input"):
             whole = with_noise_profile(whole)
         raw = _zoom_region(whole, args)
@@ -494,38 +496,6 @@ def _look_arguments(parser: _Parser) -> None:
                       help="white balance: the camera's (default), grey world, daylight, or three gains")
     look.add_argument("--colorspace", choices=OUTPUT_SPACES, default="srgb",
                       help="output colour space, with its ICC profile (linear: sRGB primaries, no curve)")
-
-
-def _white_balanced(raw, wb: str):
-    """The raw with the white balance ``--wb`` asks for (its wb_source says which)."""
-    import dataclasses
-
-    import torch
-
-    from .isp import functional as F
-
-    if wb == "camera":
-        return raw
-    if wb == "daylight":
-        if raw.daylight_wb_gains is None:
-            raise RawZoomError(f"{raw.path}: LibRaw knows no daylight white balance for this camera; use --wb "
-                               "camera, auto or R,G,B")
-        return dataclasses.replace(raw, wb_gains=raw.daylight_wb_gains, wb_source="daylight")
-    if wb == "auto":  # grey world over the tiles that are neither dark nor near clipping
-        packed = F.pack_bayer(F.subtract_black_level(raw.bayer[None, None], raw.black_level, raw.white_level),
-                              raw.cfa)[0]
-        usable = (packed.amax(0) < 0.95) & (packed.amin(0) > 0.01)
-        means = packed[:, usable].mean(1) if bool(usable.any()) else packed.reshape(4, -1).mean(1)
-        green = (means[1] + means[2]) / 2
-        gains = torch.stack([green / means[0], torch.tensor(1.0), green / means[3]])
-        return dataclasses.replace(raw, wb_gains=gains, wb_source="auto")
-    try:
-        gains = torch.tensor([float(v) for v in wb.split(",")])
-    except ValueError:
-        gains = torch.tensor([])
-    if gains.shape != (3,) or not bool(torch.isfinite(gains).all()) or not bool((gains > 0).all()):
-        raise RawZoomError(f"--wb {wb}: give camera, auto, daylight or three positive gains R,G,B")
-    return dataclasses.replace(raw, wb_gains=gains / gains[1], wb_source="given")
 
 
 def _look(args, raw, color_matrix: bool = True) -> dict:

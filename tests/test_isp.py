@@ -418,3 +418,23 @@ def test_exposure_highlights_and_auto_brightness(sample_raw):
     cast = torch.tensor([1.6, 1.0, 0.7])[:, None, None].expand(3, 2, 2)
     assert float(F.blend_highlights(cast).std(0).max()) < 1e-6
     assert float(F.blend_highlights(torch.full((3, 2, 2), 0.5)).sub(0.5).abs().max()) == 0  # below the knee: as is
+
+
+def test_white_balance_choices():
+    from rawzoom_isp.isp import with_white_balance
+
+    grey = (torch.rand(32, 32) * 0.5 + 0.2).repeat_interleave(2, 0).repeat_interleave(2, 1)  # grey per 2x2 tile
+    cast = F.mosaic(torch.stack([grey / 2.0, grey, grey / 1.5])[None], "GRBG")[0, 0]
+    cast[:8, :8] = 1.0  # clipped sites do not count
+    raw = rz.RawImage(bayer=cast * 1000 + 24, cfa="GRBG", black_level=24, white_level=1024,
+                      wb_gains=[1.1, 1.0, 1.2], wb_source="camera")
+    auto = with_white_balance(raw, "auto")
+    torch.testing.assert_close(auto.wb_gains, torch.tensor([2.0, 1.0, 1.5]), rtol=2e-3, atol=0)
+    assert auto.wb_source == "auto" and with_white_balance(raw, "camera") is raw
+    given = with_white_balance(raw, "4,2,3")
+    assert given.wb_gains.tolist() == [2.0, 1.0, 1.5] and given.wb_source == "given"
+    with pytest.raises(rz.errors.DataError, match="no daylight white balance"):
+        with_white_balance(raw, "daylight")
+    for bad in ("1,2", "1,0,2", "nan,1,1", "tungsten"):
+        with pytest.raises(rz.errors.ConfigError, match="three positive gains"):
+            with_white_balance(raw, bad)

@@ -164,7 +164,7 @@ def test_the_learned_zoom_stage_tells_the_network_the_stated_or_estimated_noise(
         estimated = pipe(raw)  # no NoiseProfile: read from the frame itself
         assert (told - estimated).abs().max() > 0  # not silently the stated value
         by_hand = raw.meta
-        by_hand.noise = rz.raw.image.colour_noise(estimate_noise(raw))
+        by_hand.noise = rz.raw.colour_noise(estimate_noise(raw))
         torch.testing.assert_close(estimated, pipe(raw.bayer, by_hand), atol=1e-5, rtol=0)
     with pytest.raises(rz.errors.DataError, match="give RawMeta.noise"):
         pipe(raw.crop(0, 0, 64, 64))  # a window is too small to read the noise from

@@ -105,10 +105,8 @@ def read_entry(entry) -> RawImage:
     raw = read_raw(entry["path"], **options)
     gains = entry["wb_gains"]
     if gains == "grey-world":
-        means = F.pack_bayer(F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)[None],
-                             raw.cfa)[0].mean((1, 2))
-        green = (means[1] + means[2]) / 2
-        gains = [float(green / means[0]), 1.0, float(green / means[3])]
+        normalised = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)[None]
+        gains = F.grey_world_gains(F.pack_bayer(normalised, raw.cfa)[0])
     gains = torch.as_tensor(gains, dtype=torch.float32)
     if gains.shape != (3,) or not bool(torch.isfinite(gains).all()) or not bool((gains > 0).all()):
         raise ConfigError(f"{entry['path']}: wb_gains must be three positive numbers or 'grey-world', "

@@ -12,6 +12,7 @@ _EXPORTS = {
     "Pipeline": ".pipeline",
     "Stage": ".base",
     **dict.fromkeys(("available_stages", "register_stage", "stage_class"), ".registry"),
+    "with_white_balance": ".white_balance",
     **dict.fromkeys(
         (
             "BayerPack",
@@ -49,3 +50,4 @@ if TYPE_CHECKING:
     from .kinds import DataKind  # noqa: F401
     from .pipeline import Pipeline  # noqa: F401
     from .registry import available_stages, register_stage, stage_class  # noqa: F401
+    from .white_balance import with_white_balance  # noqa: F401

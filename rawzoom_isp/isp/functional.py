@@ -198,6 +198,21 @@ def demosaic(x: torch.Tensor, cfa: str, method: str = "bilinear") -> torch.Tenso
     return demosaic_colour(mosaic, cfa, method.removeprefix("colour_"))
 
 
+def grey_world_gains(packed: torch.Tensor, low: float | None = None, high: float | None = None) -> torch.Tensor:
+    """White-balance gains (3,) R, G, B with G = 1 that make the means of normalised packed raw
+    (4, h, w) [R, Gr, Gb, B] grey: green mean / red mean, 1, green mean / blue mean. With ``low`` and
+    ``high``, over the sites whose four channels all lie between them (neither dark nor near
+    clipping), all sites when none do."""
+    usable = torch.ones(packed.shape[-2:], dtype=torch.bool, device=packed.device)
+    if low is not None:
+        usable &= packed.amin(0) > low
+    if high is not None:
+        usable &= packed.amax(0) < high
+    means = packed[:, usable].mean(1) if bool(usable.any()) else packed.reshape(4, -1).mean(1)
+    green = (means[1] + means[2]) / 2
+    return torch.stack([green / means[0], torch.ones_like(green), green / means[3]])
+
+
 def apply_white_balance(x: torch.Tensor, gains, gamma: float | None = None, clip: bool = False) -> torch.Tensor:
     """Multiply channels by white-balance gains (R, G, B), shape (3,) or (B, 3).
 

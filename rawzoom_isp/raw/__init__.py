@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {"PACK_INDEX": ".cfa", "PATTERNS": ".cfa", "write_dng": ".dng", "RawImage": ".image", "RawMeta": ".image",
+            "colour_noise": ".image",
             "raw_files": ".reader", "read_raw": ".reader", "read_raw_facts": ".reader"}
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
@@ -14,5 +15,5 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from .cfa import PACK_INDEX, PATTERNS  # noqa: F401
     from .dng import write_dng  # noqa: F401
-    from .image import RawImage, RawMeta  # noqa: F401
+    from .image import RawImage, RawMeta, colour_noise  # noqa: F401
     from .reader import raw_files, read_raw, read_raw_facts  # noqa: F401
