@@ -262,9 +262,7 @@ def _zoom_region(raw, args):
     """The part of the raw to zoom: the whole raw, the display-centred 1/N (``--centre N``) or a
     display box (``--region Y X H W``), as a stored-orientation crop with even sides."""
     if args.centre:
-        rows, cols = raw.display_shape
-        height, width = max(2, round(rows / args.centre)), max(2, round(cols / args.centre))
-        return raw.crop_displayed((rows - height) // 2, (cols - width) // 2, height, width)
+        return raw.crop_centre(args.centre)
     if args.region:
         return raw.crop_displayed(*args.region)
     return raw

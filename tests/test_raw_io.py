@@ -299,3 +299,15 @@ def test_raw_files_expands_folders_and_names_what_is_missing(tmp_path):
         raw_files([tmp_path / "empty"])
     with pytest.raises(MissingDataError, match="no such file or folder"):
         raw_files([tmp_path / "absent.dng"])
+
+
+def test_centre_crop_is_the_display_centred_fraction_in_whole_tiles():
+    raw = rz.RawImage(bayer=torch.arange(60 * 80).reshape(60, 80).float(), cfa="RGGB", black_level=0,
+                      white_level=1e4, orientation=6)  # displayed 80 x 60
+    centre = raw.crop_centre(4)
+    assert centre.display_shape == (20, 16)  # 80 / 4 = 20 rows; 60 / 4 = 15 columns, rounded to 16
+    assert torch.equal(centre.bayer, raw.crop_displayed(30, 22, 20, 16).bayer)
+    assert raw.crop_centre(2.5).display_shape == (32, 24)
+    for bad in (1, 0.5, float("nan")):
+        with pytest.raises(ConfigError, match="more than 1x"):
+            raw.crop_centre(bad)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -205,6 +206,15 @@ class RawImage:
                         height, width, height // 2 * 2, width // 2 * 2)
         stored = display_box_to_stored((top, left, height // 2 * 2, width // 2 * 2), self.orientation, self.shape)
         return self.crop(*stored)
+
+    def crop_centre(self, zoom: float) -> RawImage:
+        """The display-centred 1/``zoom`` of each side (``zoom`` > 1, fractions welcome): what a
+        camera's ``zoom`` x digital zoom frames, its sides rounded to whole 2x2 tiles (``crop_displayed``)."""
+        if not (math.isfinite(zoom) and zoom > 1):
+            raise ConfigError(f"a centre crop zooms more than 1x, got {zoom!r}")
+        rows, cols = self.display_shape
+        height, width = max(2, round(rows / zoom / 2) * 2), max(2, round(cols / zoom / 2) * 2)
+        return self.crop_displayed((rows - height) // 2, (cols - width) // 2, height, width)
 
     def with_mosaic(self, normalised: torch.Tensor) -> RawImage:
         """This raw's metadata around another mosaic, given normalised to [0, 1] as (1, h, w) or (h, w)
