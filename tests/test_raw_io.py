@@ -311,3 +311,12 @@ def test_centre_crop_is_the_display_centred_fraction_in_whole_tiles():
     for bad in (1, 0.5, float("nan")):
         with pytest.raises(ConfigError, match="more than 1x"):
             raw.crop_centre(bad)
+
+
+def test_normalised_mosaic_subtracts_the_black_tile_and_scales_to_white():
+    raw = rz.RawImage(bayer=torch.tensor([[110.0, 1000.0], [70.0, 2000.0]]).repeat(2, 2), cfa="RGGB",
+                      black_level=[[100, 60], [60, 100]], white_level=1100)
+    expected = torch.tensor([[10 / 1000, 940 / 1040], [10 / 1040, 1.0]]).repeat(2, 2)[None]
+    torch.testing.assert_close(raw.normalised(), expected)
+    assert float(raw.normalised(clip=False)[0, 1, 1]) == pytest.approx(1900 / 1000)
+    assert raw.normalised(dtype=torch.float64).dtype == torch.float64

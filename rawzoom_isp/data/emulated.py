@@ -76,14 +76,14 @@ def linear_demosaic(raw: RawImage, method: str) -> torch.Tensor:
         return _libraw(raw, linear=True)
     if method not in LINEAR_DEMOSAICS:
         raise ConfigError(f"linear demosaic must be one of {', '.join(LINEAR_DEMOSAICS)}, got {method!r}")
-    mosaic = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
+    mosaic = raw.normalised()
     return F.demosaic(mosaic[None], raw.cfa, method)[0].clamp(0, 1)
 
 
 def high_res(raw: RawImage, demosaic: str | None) -> HighRes:
     """The raw as the sensor model's HR source; its ``linear`` demosaic only when ``demosaic`` is set
     (the centred geometry needs it), kept in half precision."""
-    mosaic = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
+    mosaic = raw.normalised()
     linear = linear_demosaic(raw, demosaic).half() if demosaic else None
     return HighRes(mosaic, raw.cfa, linear)
 
@@ -105,7 +105,7 @@ def read_entry(entry) -> RawImage:
     raw = read_raw(entry["path"], **options)
     gains = entry["wb_gains"]
     if gains == "grey-world":
-        normalised = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)[None]
+        normalised = raw.normalised()[None]
         gains = F.grey_world_gains(F.pack_bayer(normalised, raw.cfa)[0])
     gains = torch.as_tensor(gains, dtype=torch.float32)
     if gains.shape != (3,) or not bool(torch.isfinite(gains).all()) or not bool((gains > 0).all()):

@@ -219,7 +219,7 @@ class SRRawDataset(PairDataset):
         target = warp_affine(target_full, full[:2], (n * height + 2 * margin, n * width + 2 * margin))
         target_wb = self._wb(pair, tgt_raw)
         target = F.apply_white_balance(target, 1.0 / target_wb, gamma=F.WB_GAMMA, clip=True)
-        mosaic = F.subtract_black_level(crop.bayer[None], crop.black_level, crop.white_level)
+        mosaic = crop.normalised()
         return {"mosaic": mosaic, "cfa": crop.cfa, "target": target.half(), "wb_gains": target_wb,
                 "cam_to_srgb": crop.cam_to_srgb, "warp": torch.from_numpy(np.asarray(warp)).float(),
                 "noise": _capture_noise(raw)}

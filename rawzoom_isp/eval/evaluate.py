@@ -86,7 +86,7 @@ class ModelMethod:
         with torch.no_grad():
             if self.raw_input:
                 return self.pipeline(low)
-            normalised = F.subtract_black_level(low.bayer[None], low.black_level, low.white_level)
+            normalised = low.normalised()
             rgb8 = render_rgb8(normalised, low.cfa, low.wb_gains, low.cam_to_srgb, self.rgb_render, self.jpeg_quality)
             out = self.zoom(rgb8[None])[0]
             return F.apply_white_balance(out, low.wb_gains, gamma=F.WB_GAMMA, clip=True)
@@ -253,7 +253,7 @@ def write_reports(result: dict, out: str) -> None:
 
 def lr_preview(case: Case, scale: int) -> torch.Tensor:
     """The LR raw as a viewer shows it (classical bilinear render), enlarged N x by repetition."""
-    normalised = F.subtract_black_level(case.low.bayer[None], case.low.black_level, case.low.white_level)
+    normalised = case.low.normalised()
     lr = render_rgb(normalised, case.low.cfa, case.low.wb_gains, case.low.cam_to_srgb)
     return lr.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
 

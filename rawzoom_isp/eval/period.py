@@ -40,7 +40,7 @@ def flat_windows(raw: RawImage, size: int, count: int, margin: int = CONTEXT) ->
     its edges, on a grid: least mean absolute gradient of the half-size grey image relative to its
     level, among windows neither dark nor close to clipping after the push (linear mean in
     [0.02, 0.25])."""
-    normalised = F.subtract_black_level(raw.bayer[None], raw.black_level, raw.white_level)
+    normalised = raw.normalised()
     grey = F.pack_bayer(normalised[None], raw.cfa)[0].mean(0)  # (H / 2, W / 2)
     half, edge = size // 2, margin // 2
     candidates = []

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, ShapeError
 from ..raw.cfa import PACK_INDEX, check_pattern
+from ..raw.levels import check_even_mosaic, subtract_black_level  # noqa: F401 - part of the ISP math
 from ..raw.orientation import apply_orientation, display_box_to_stored  # noqa: F401 - part of the ISP math
 from .kinds import DEMOSAIC_METHODS, GAMMA_CURVES
 
@@ -23,30 +24,9 @@ def _param(value, x: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(value, dtype=x.dtype, device=x.device)
 
 
-def _check_even(x: torch.Tensor, what: str) -> None:
-    if x.ndim < 2 or x.shape[-1] % 2 or x.shape[-2] % 2:
-        raise ShapeError(f"{what} needs a Bayer mosaic (..., 1, H, W) with even H and W, got {tuple(x.shape)}")
-
-
-def subtract_black_level(x: torch.Tensor, black_level, white_level, clip: bool = True) -> torch.Tensor:
-    """(x - black) / (white - black), black tiled from its 2x2 CFA tile; clipped to [0, 1] if asked.
-
-    x: (..., 1, H, W) DN; black_level: a scalar, (2, 2) or (B, 2, 2); white_level: scalar or (B,)."""
-    _check_even(x, "subtract_black_level")
-    height, width = x.shape[-2:]
-    tiles = x.reshape(*x.shape[:-2], height // 2, 2, width // 2, 2)  # (..., 1, h, 2, w, 2)
-    black = _param(black_level, x)
-    black = black.expand(2, 2) if black.ndim == 0 else black
-    black = black.reshape(*black.shape[:-2], 1, 1, 2, 1, 2)  # (B?, 1, 1, 2, 1, 2)
-    white = _param(white_level, x)
-    white = white.reshape(white.shape + (1,) * 5)
-    out = ((tiles - black) / (white - black)).reshape(x.shape)
-    return out.clamp(0.0, 1.0) if clip else out
-
-
 def pack_bayer(x: torch.Tensor, cfa: str) -> torch.Tensor:
     """(..., 1, H, W) mosaic -> (..., 4, H/2, W/2) in canonical [R, Gr, Gb, B] order, any CFA."""
-    _check_even(x, "pack_bayer")
+    check_even_mosaic(x, "pack_bayer")
     if x.shape[-3] != 1:
         raise ShapeError(f"pack_bayer expects one channel (..., 1, H, W), got {tuple(x.shape)}")
     return F.pixel_unshuffle(x, 2)[..., list(PACK_INDEX[check_pattern(cfa)]), :, :]
@@ -69,7 +49,7 @@ def _color_masks(height: int, width: int, cfa: str, like: torch.Tensor) -> torch
 
 def mosaic(rgb: torch.Tensor, cfa: str) -> torch.Tensor:
     """Sample RGB (..., 3, H, W) through a Bayer CFA: (..., 1, H, W), each site keeping its colour."""
-    _check_even(rgb, "mosaic")
+    check_even_mosaic(rgb, "mosaic")
     return (rgb * _color_masks(*rgb.shape[-2:], cfa, rgb)).sum(dim=-3, keepdim=True)
 
 
@@ -88,7 +68,7 @@ def demosaic_bilinear(x: torch.Tensor, cfa: str) -> torch.Tensor:
 
     Each colour plane keeps its samples and averages its 2 or 4 nearest same-colour neighbours
     elsewhere; borders are mirrored (reflect padding keeps the CFA phase)."""
-    _check_even(x, "demosaic_bilinear")
+    check_even_mosaic(x, "demosaic_bilinear")
     lead = x.shape[:-3]
     height, width = x.shape[-2:]
     flat = x.reshape(-1, 1, height, width)
@@ -154,7 +134,7 @@ def demosaic_malvar(x: torch.Tensor, cfa: str) -> torch.Tensor:
     colour from 5 x 5 linear filters of the mosaic, run as one 3 x 3 convolution over its 2x2 tiles
     (the same as colour-demosaicing's Malvar2004 away from the borders; at the borders the tiles are
     mirrored, which keeps the CFA phase). (..., 1, H, W) -> (..., 3, H, W)."""
-    _check_even(x, "demosaic_malvar")
+    check_even_mosaic(x, "demosaic_malvar")
     lead = x.shape[:-3]
     height, width = x.shape[-2:]
     tiles = F.pad(F.pixel_unshuffle(x.reshape(-1, 1, height, width), 2), (1, 1, 1, 1), mode="reflect")

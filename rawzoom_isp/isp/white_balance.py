@@ -27,7 +27,7 @@ def with_white_balance(raw: RawImage, choice: str) -> RawImage:
                             "or R,G,B gains")
         return dataclasses.replace(raw, wb_gains=raw.daylight_wb_gains, wb_source="daylight")
     if choice == "auto":
-        normalised = F.subtract_black_level(raw.bayer[None, None], raw.black_level, raw.white_level)
+        normalised = raw.normalised()[None]
         gains = F.grey_world_gains(F.pack_bayer(normalised, raw.cfa)[0], *AUTO_RANGE)
         return dataclasses.replace(raw, wb_gains=gains, wb_source="auto")
     try:

@@ -11,6 +11,7 @@ import torch
 from ..errors import ConfigError, DataError, RawShapeError, ShapeError
 from .cfa import check_pattern, shifted_pattern, transform_pattern
 from .facts import check_levels, describe_raw
+from .levels import subtract_black_level
 from .orientation import apply_orientation, display_box_to_stored
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,11 @@ class RawImage:
                         height, width, height // 2 * 2, width // 2 * 2)
         stored = display_box_to_stored((top, left, height // 2 * 2, width // 2 * 2), self.orientation, self.shape)
         return self.crop(*stored)
+
+    def normalised(self, clip: bool = True, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The mosaic as the normalised signal (1, H, W), (x - black) / (white - black), computed in
+        ``dtype``, clipped to [0, 1] unless ``clip`` is False (``subtract_black_level``)."""
+        return subtract_black_level(self.bayer[None].to(dtype), self.black_level, self.white_level, clip=clip)
 
     def crop_centre(self, zoom: float) -> RawImage:
         """The display-centred 1/``zoom`` of each side (``zoom`` > 1, fractions welcome): what a

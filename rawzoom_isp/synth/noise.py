@@ -65,8 +65,7 @@ def _chi2_quantile_ratio(dof: int, q: float) -> float:
 def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24, quantile: float = 0.25) -> torch.Tensor:
     """(S, O) per packed channel [R, Gr, Gb, B], (4, 2), in normalised units, from one raw
     (``estimate_packed_noise`` of its normalised packed planes)."""
-    packed = F.pack_bayer(F.subtract_black_level(raw.bayer[None, None].double(), raw.black_level, raw.white_level,
-                                                 clip=False), raw.cfa)[0]
+    packed = F.pack_bayer(raw.normalised(clip=False, dtype=torch.float64)[None], raw.cfa)[0]
     # A flat tile of a clean or synthetic capture can read zero: no less than the ADC's 1/12 LSB^2.
     quantum = 1.0 / 12.0 / float((raw.white_level - raw.black_level.min()) ** 2)
     try:
