@@ -390,9 +390,8 @@ def _eval_scale(weights: list[str], scale: int | None) -> int:
 
 
 def _cmd_eval(args) -> None:
-    from .data import SRRawDataset
-    from .eval import case_from_pair, evaluate, markdown_table
-    from .eval.cases import PHASE_OFFSETS
+    from .eval import evaluate, markdown_table
+    from .eval.cases import phase_offsets, srraw_cases
     from .eval.protocol import held_out_eval, summary_markdown
 
     if bool(args.raws) == bool(args.srraw):
@@ -405,9 +404,7 @@ def _cmd_eval(args) -> None:
     scale = _eval_scale(args.weights, args.scale)
     models = dict(zip(names, args.weights))
     if args.srraw:
-        pairs = SRRawDataset(args.srraw, scale=scale, split=args.split, patch=None, augment=False,
-                             target_margin=0, cache_dir=args.cache_dir)
-        cases = (case_from_pair(pairs.load(i, pairs.generator(i, 0))) for i in range(len(pairs)))
+        cases = srraw_cases(args.srraw, scale, args.split, args.cache_dir)
         result = evaluate(models, cases, scale=scale, out=args.output, tolerance=args.tolerance,
                           progress=not console.quiet)
         console.say(markdown_table(result))
@@ -418,7 +415,7 @@ def _cmd_eval(args) -> None:
                   for noise in ("native", "none") if noise in noises]
     summary = held_out_eval(models, raw_files(args.raws), scale, out=args.output, conditions=conditions,
                             crops=args.crops, size=args.size,
-                            phases=PHASE_OFFSETS if args.phases == "all" else PHASE_OFFSETS[:1], seed=args.seed,
+                            phases=phase_offsets(args.phases), seed=args.seed,
                             tolerance=args.tolerance, period=not args.no_period, progress=not console.quiet)
     console.say(summary_markdown(summary))
     console.say(f"wrote {os.path.join(args.output, 'results.md')} and a folder per condition ({', '.join(conditions)})")

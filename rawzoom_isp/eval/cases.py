@@ -25,6 +25,7 @@ import torch
 
 from ..data.emulated import high_res, noise_model, reference_render
 from ..data.pairs import ZoomPair
+from ..data.srraw import SRRawDataset
 from ..errors import ConfigError, DataError
 from ..isp import functional as F
 from ..raw.image import RawImage, colour_noise
@@ -131,6 +132,20 @@ def window_key(info: dict, index: int) -> tuple:
     """The independent unit a case belongs to: its (source, window) (the phases of a window are one
     image), or the case itself when it has no window (SR-RAW pairs)."""
     return (info.get("source"), info["window"]) if "window" in info else ("case", index)
+
+
+def phase_offsets(which: str) -> tuple[tuple[int, int], ...]:
+    """The window offsets of ``which`` phases: "all" (every CFA phase) or "native" (the camera's own)."""
+    if which not in ("all", "native"):
+        raise ConfigError(f"phases must be 'all' or 'native', got {which!r}")
+    return PHASE_OFFSETS if which == "all" else PHASE_OFFSETS[:1]
+
+
+def srraw_cases(root: str, scale: int, split: str = "test", cache_dir: str | None = None) -> Iterator[Case]:
+    """The SR-RAW pairs of ``split`` under ``root`` as cases, whole images (``case_from_pair``)."""
+    pairs = SRRawDataset(root, scale=scale, split=split, patch=None, augment=False, target_margin=0,
+                         cache_dir=cache_dir)
+    return (case_from_pair(pairs.load(i, pairs.generator(i, 0))) for i in range(len(pairs)))
 
 
 def case_from_pair(pair: ZoomPair) -> Case:

@@ -12,7 +12,7 @@ import itertools
 import os
 import time
 
-from ..eval.cases import PHASE_OFFSETS, check_emulated_cases
+from ..eval.cases import check_emulated_cases, emulated_cases, phase_offsets, srraw_cases
 from ..eval.evaluate import evaluate
 from ..models.checkpoint import default_weights, read_checkpoint
 from ..train.config import load_config
@@ -78,17 +78,10 @@ def compare(config, progress: bool = True, overrides: list[str] = (), command: s
         weights[name] = train(arm_settings, resume=started_before, init=init_of, progress=progress)
         timings[name] = training_seconds(arm_settings["train"]["out"])
     if "srraw" in section:
-        from ..data import SRRawDataset
-        from ..eval.cases import case_from_pair
-
-        pairs = SRRawDataset(section["srraw"], scale=scale, split="test", patch=None, augment=False, target_margin=0)
-        cases = [case_from_pair(pairs.load(i, pairs.generator(i, 0))) for i in range(len(pairs))]
+        cases = list(srraw_cases(section["srraw"], scale))
     else:
-        from ..eval.cases import emulated_cases
-
-        phases = PHASE_OFFSETS if section["phases"] == "all" else PHASE_OFFSETS[:1]
         cases = list(emulated_cases(test_files, scale=scale, size=section["size"], crops=section["crops"],
-                                    phases=phases))
+                                    phases=phase_offsets(section["phases"])))
     result = evaluate(weights, cases, scale=scale, out=out, tolerance=section["tolerance"], progress=progress)
     result["arms"] = arm_summary(result, arms)
     if command is None:
