@@ -5,7 +5,9 @@
 
 The model takes a mosaic in the CFA recorded in its metadata. A raw of another pattern is flipped into
 it (a flip maps 2x2 tiles onto tiles, so no sample moves to another neighbourhood), run, and the
-output flipped back: exact. The black level tile follows the same flips.
+output flipped back: exact. The black level tile follows the same flips. A model told the capture's
+noise (its metadata lists a ``noise`` input) gets (S, O) per colour R, G, B: the raw's NoiseProfile,
+or what ``rz.synth.with_noise_profile`` reads from the whole frame before the region is cut.
 """
 import argparse
 
@@ -37,6 +39,8 @@ def run(model_path: str, raw: rz.RawImage) -> torch.Tensor:
     inputs = {"bayer": bayer[None, None].numpy(), "black_level": black.numpy(),
               "white_level": np.array(raw.white_level, dtype=np.float32), "wb_gains": raw.wb_gains.numpy(),
               "cam_to_srgb": (raw.cam_to_srgb if raw.cam_to_srgb is not None else torch.eye(3)).numpy()}
+    if "noise" in {i.name for i in session.get_inputs()}:
+        inputs["noise"] = raw.meta.noise.numpy()
     out = torch.from_numpy(session.run(["srgb"], inputs)[0])[0]
     return out.flip(dims) if dims else out
 
@@ -49,7 +53,7 @@ def main() -> None:
                         help="a box of the displayed image to zoom")
     parser.add_argument("--out", help="write the zoom here (.png)")
     args = parser.parse_args()
-    raw = rz.read_raw(args.raw).crop_displayed(*args.region)
+    raw = rz.synth.with_noise_profile(rz.read_raw(args.raw)).crop_displayed(*args.region)
     meta = read_metadata(args.model)
     ours = run(args.model, raw)
     eager = rz.Pipeline.default(scale=int(meta["rawzoom_isp.scale"]), tile=0)(raw) \

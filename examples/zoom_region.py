@@ -19,8 +19,9 @@ def main() -> None:
     parser.add_argument("box", type=int, nargs=4)
     parser.add_argument("out")
     args = parser.parse_args()
-    # The displayed image's box, turned as displayed: the zoom comes out the way a viewer shows it.
-    raw = rz.read_raw(args.raw).oriented().crop_displayed(*args.box)
+    # The displayed image's box, turned as displayed: the zoom comes out the way a viewer shows it. The
+    # network is told the capture's noise: the file's NoiseProfile, or read from the whole frame first.
+    raw = rz.synth.with_noise_profile(rz.read_raw(args.raw)).oriented().crop_displayed(*args.box)
     pipe = rz.Pipeline.default(scale=4)
     with torch.no_grad():
         rgb, steps = pipe(raw, return_intermediates=True)

@@ -62,6 +62,9 @@ def _chi2_quantile_ratio(dof: int, q: float) -> float:
     return (1.0 - c + z * math.sqrt(c)) ** 3
 
 
+MIN_BINS = 2  # the fewest signal levels that fit a line S x + O
+
+
 def estimate_noise(raw: RawImage, block: int = 8, bins: int = 24, quantile: float = 0.25) -> torch.Tensor:
     """(S, O) per packed channel [R, Gr, Gb, B], (4, 2), in normalised units, from one raw
     (``estimate_packed_noise`` of its normalised packed planes)."""
@@ -94,7 +97,8 @@ def estimate_packed_noise(packed: torch.Tensor, quantum: float = 0.0, block: int
     pure noise (chi-square, Wilson-Hilferty), rejects textured tiles while staying unbiased on flat
     ones, and is no less than ``quantum`` (the ADC's 1/12 LSB^2). S * mean + O is fitted to the bins
     by least squares weighted by count / variance^2. Clipped tiles are left out; a scene without flat
-    areas still reads high. DataError when fewer than 8 unclipped tiles per bin are left."""
+    areas still reads high. A frame with fewer than 8 unclipped tiles per bin gets fewer bins, down to
+    ``MIN_BINS`` (DataError below: too small to read its noise from)."""
     pairs = block * block // 2
     correction = _chi2_quantile_ratio(pairs - 1, quantile)
     results = []
@@ -114,10 +118,11 @@ def estimate_packed_noise(packed: torch.Tensor, quantum: float = 0.0, block: int
         variances = tiles(difference).var(1)
         keep = (means > 0.002) & (means < 0.9) & (tiles(plane).max(1).values < 0.98)
         means, variances = means[keep], variances[keep]
-        if means.numel() < 8 * bins:
+        used = min(bins, means.numel() // 8)  # a small frame: fewer, wider bins
+        if used < MIN_BINS:
             raise DataError(f"too few unclipped tiles to estimate noise ({means.numel()} tiles of {block} x {block} "
-                            f"sites, {8 * bins} needed)")
-        edges = torch.quantile(means, torch.linspace(0, 1, bins + 1, dtype=means.dtype))
+                            f"sites, {8 * MIN_BINS} needed)")
+        edges = torch.quantile(means, torch.linspace(0, 1, used + 1, dtype=means.dtype))
         xs, ys, ws = [], [], []
         for lo, hi in zip(edges[:-1], edges[1:]):
             inside = (means >= lo) & (means <= hi)
