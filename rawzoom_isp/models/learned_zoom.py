@@ -115,8 +115,8 @@ class LearnedZoom(Stage):
 def capture_noise(packed: torch.Tensor, meta) -> torch.Tensor:
     """The noise of the capture whose normalised packed raw (B, 4, h, w) a stage sees, (B, 3, 2) (S, O)
     per colour: what its metadata states (``RawMeta.noise``, from the file's NoiseProfile), else
-    estimated from the packed raw itself (``estimate_packed_noise``; a whole frame, not a window:
-    a few hundred flat 8 x 8 tiles per channel are needed)."""
+    estimated from the packed raw itself (``estimate_packed_noise``: a whole frame reads it best, and
+    under 16 unclipped 8 x 8 tiles per channel, about 64 x 64 mosaic px, it cannot)."""
     stated = getattr(meta, "noise", None)
     if stated is not None:
         stated = torch.as_tensor(stated, dtype=torch.float32)
