@@ -293,7 +293,7 @@ def _cmd_zoom(args) -> None:
 
     def zoom_one(source: str, targets: list[str]) -> None:
         whole = _without_missing_colour(with_white_balance(read_raw(source, **_raw_options(args)), args.wb))
-        if zoom.net.config.get("noise_input"):
+        if zoom.told_noise:
             whole = with_noise_profile(whole)
         raw = _zoom_region(whole, args)
         pipe = Pipeline.learned(zoom, **_look(args, raw))

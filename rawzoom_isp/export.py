@@ -37,7 +37,7 @@ class PipelineProgram(nn.Module):
         super().__init__()
         self.pipeline, self.cfa = pipeline, cfa
         zoom = pipeline["zoom"] if "zoom" in pipeline.names else None
-        self.takes_noise = bool(zoom is not None and zoom.net.config.get("noise_input"))
+        self.takes_noise = zoom is not None and zoom.told_noise
 
     def forward(self, bayer, black_level, white_level, wb_gains, cam_to_srgb, noise=None):
         meta = RawMeta(cfa=self.cfa, black_level=black_level, white_level=white_level, wb_gains=wb_gains,

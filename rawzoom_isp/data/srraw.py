@@ -35,7 +35,6 @@ from ..atomic import atomic_path
 from ..errors import AlignmentError, ConfigError, DataError, MissingDataError
 from ..imageio import read_image
 from ..isp import functional as F
-from ..raw.image import colour_noise
 from ..raw.reader import RAW_EXTENSIONS, libraw_linear_means, read_raw
 from ..synth.noise import with_noise_profile
 from .ecc import centre_scaling, ecc_affine, warp_affine
@@ -236,6 +235,6 @@ def _capture_noise(raw) -> torch.Tensor | None:
     """The input capture's noise per colour (its NoiseProfile, else read from the whole frame); None
     where neither is possible (pairs of a cache written before it was kept carry none either)."""
     try:
-        return colour_noise(with_noise_profile(raw).noise_profile)
+        return with_noise_profile(raw).meta.noise
     except DataError:
         return None

@@ -56,7 +56,7 @@ def held_out_eval(models: dict[str, str], raws: Sequence[str], scale: int, out: 
         methods = {STRONGEST: lambda low: baseline(STRONGEST, low, scale)}
         learned = {name: ModelMethod(path, scale) for name, path in models.items()}
         methods.update(learned)
-        told = any(method.zoom.net.config.get("noise_input") for method in learned.values())
+        told = any(method.zoom.told_noise for method in learned.values())
         for path in raws:
             raw = read_raw(path)
             # A network told the noise reads it from the whole frame (the windows are too small).

@@ -20,6 +20,7 @@ from ..raw.cfa import unify_flips
 from ..raw.image import colour_noise
 from ..synth.noise import estimate_packed_noise
 from .checkpoint import default_weights, load_model
+from .registry import told_noise
 
 DEFAULT_TILE = 256
 
@@ -60,7 +61,7 @@ def zoom_input(net: torch.nn.Module, x: torch.Tensor, cfa: str | None = None, wb
         raise ConfigError("packed raw needs its CFA pattern to be unified")
     flips = unify_flips(cfa) if net.in_channels == 4 else ()
     gains = None if wb_gains is None else torch.as_tensor(wb_gains, dtype=x.dtype, device=x.device).reshape(-1, 3)
-    told = (noise,) if net.config.get("noise_input") else ()
+    told = (noise,) if told_noise(net) else ()
 
     def fn(t):
         out = net(t.contiguous(memory_format=torch.channels_last), gains, *told)
@@ -97,6 +98,12 @@ class LearnedZoom(Stage):
         self.takes = frozenset({DataKind.PACKED if self.net.in_channels == 4 else DataKind.DISPLAY_RGB})
         self.gives = DataKind.LINEAR_RGB if self.net.config["output"] == "linear" else DataKind.DISPLAY_RGB
 
+    @property
+    def told_noise(self) -> bool:
+        """Whether the network is told the capture's noise (then give the raw a NoiseProfile, or
+        ``rz.synth.with_noise_profile`` before cropping: a small crop cannot show it)."""
+        return told_noise(self.net)
+
     def forward(self, x, meta=None):
         """Inference (no autograd graph) unless the input needs gradients or the network is in training
         mode (``pipe.train()``)."""
@@ -106,7 +113,7 @@ class LearnedZoom(Stage):
             self.net.to(device=x.device, dtype=compute)
         cfa = needs_meta("learned_zoom", meta, "cfa") if self.net.in_channels == 4 else None
         gains = meta.wb_gains if meta is not None and self.net.in_channels == 4 else None
-        noise = capture_noise(x, meta) if self.net.config.get("noise_input") else None
+        noise = capture_noise(x, meta) if self.told_noise else None
         with torch.set_grad_enabled(torch.is_grad_enabled() and (x.requires_grad or self.net.training)):
             out = zoom_input(self.net, x.to(compute), cfa, gains, self.tile, self.progress, noise)
         return out.to(x.dtype)

@@ -32,7 +32,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..synth.noise import noise_std
-from .registry import register_model
+from .registry import register_model, told_noise
 from .residual import balance, classical_zoom, unbalance
 
 
@@ -154,14 +154,10 @@ class PackedZoomNet(nn.Module):
         positions = 3 + 2 * self.config["blocks"] + blend + (degrid // 2 + 1 if degrid else 0)
         return positions * (1 if self.in_channels == 4 else 2) + 2
 
-    @property
-    def noise_input(self) -> bool:
-        return self.config.get("noise_input", False)
-
     def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None,
                 noise: torch.Tensor | None = None) -> torch.Tensor:
         raw = self.in_channels == 4
-        sigma = site_noise(x, noise) if self.noise_input else None
+        sigma = site_noise(x, noise) if told_noise(self) else None
         if raw:
             x = balance(x, wb_gains)
         grid = x if raw else F.pixel_unshuffle(x, 2)

@@ -44,6 +44,11 @@ class ZoomNetwork(Protocol):
     def forward(self, x: torch.Tensor, wb_gains: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
+def told_noise(net) -> bool:
+    """Whether zoom network ``net`` is told the capture's noise (``config["noise_input"]``)."""
+    return bool(net.config.get("noise_input"))
+
+
 def register_model(name: str):
     """Class decorator: make a zoom network available to configs as ``arch = name``."""
 

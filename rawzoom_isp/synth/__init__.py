@@ -17,5 +17,4 @@ from .unprocess import (
 
 __all__ = ["RENDERS", "SynthMeta", "add_mosaic_noise", "add_noise", "estimate_noise", "process", "process_pipeline",
            "random_cam_to_srgb", "random_gains", "random_noise_levels", "render_linear", "render_stages",
-           "with_noise_profile",
-           "synthetic_raw", "unprocess", "unprocess_linear"]
+           "synthetic_raw", "unprocess", "unprocess_linear", "with_noise_profile"]

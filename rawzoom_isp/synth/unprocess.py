@@ -160,7 +160,7 @@ def synthetic_raw(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks
     white = 2**bits - 1
     raw = RawImage(bayer=torch.round(mosaic[0] * white).clamp(0, white), cfa=cfa, black_level=0, white_level=white,
                    wb_gains=meta.wb_gains[0], wb_source="camera", cam_to_srgb=meta.cam_to_srgb[0],
-                   noise_profile=torch.stack([meta.shot, meta.read], 1).expand(3, 2) if noise else None,
+                   noise_profile=meta.colour_noise()[0] if noise else None,
                    make="rawzoom_isp", model=f"synthetic ({method})")
     return raw, float(torch.log2(meta.brightness[0]))
 

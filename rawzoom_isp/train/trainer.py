@@ -26,6 +26,7 @@ from ..isp.functional import WB_GAMMA, apply_white_balance
 from ..loss import CoBiLoss
 from ..loss.options import CONTEXTUAL
 from ..models.checkpoint import build_model, load_state, read_checkpoint, save_checkpoint
+from ..models.registry import told_noise
 from ..shift_tolerant import shift_tolerant_crop
 from ..synth.unprocess import render_linear
 from .config import load_config, model_config
@@ -233,7 +234,7 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
                 raise TrainingError(f"{last}: at step {step}, beyond [optim] steps {optim['steps']}; raise the steps "
                                     "to go on")
     loss_fn = build_loss(cfg["loss"], data["scale"])
-    noise_input = bool(model.config.get("noise_input"))
+    noise_input = told_noise(model)
     if noise_input and "noise" not in dataset.sample(0, 0):
         raise ConfigError(f"[model] noise_input: the network is told the capture's noise, and {data['source']} pairs "
                           "carry none here (emulated pairs know it with noise_match = true)")
