@@ -285,8 +285,7 @@ def _cmd_zoom(args) -> None:
         raise RawZoomError("--compare writes display images; use --format png or tif")
     _check_outputs(outputs + compared, args, inputs)
     device = _device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or idle_cores())
     zoom = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile,
                             progress=not console.quiet)["zoom"]
     factor = zoom.scale
@@ -334,6 +333,18 @@ def _without_missing_colour(raw):
         return raw
     console.say(f"rawzoom: note: {raw.path} has no colour matrix; the zoom stays in camera RGB")
     return dataclasses.replace(raw, cam_to_srgb=torch.eye(3))
+
+
+def idle_cores() -> int:
+    """The CPU threads worth running now: the cores this process may use, less those other processes
+    keep busy (the 1-minute load average, rounded), at least 1. Threads that share a busy core wait
+    for each other at every parallel region, so on a loaded machine fewer threads finish sooner."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        busy = round(os.getloadavg()[0])
+    except (AttributeError, OSError):  # no load average on this system
+        busy = 0
+    return max(1, cores - busy)
 
 
 def _device(name: str):
@@ -597,7 +608,8 @@ def build_parser() -> _Parser:
     zoom.add_argument("--device", default="cpu", help="torch device for the network (cpu, cuda, cuda:1, ...)")
     zoom.add_argument("--tile", type=_number_in(0, 1 << 16), default=256,
                       help="tile size in packed pixels (memory per tile; 0: one piece)")
-    zoom.add_argument("--threads", type=_number_in(0, 1024), default=0, help="CPU threads (default: torch's choice)")
+    zoom.add_argument("--threads", type=_number_in(0, 1024), default=0,
+                      help="CPU threads (default: the cores other processes leave idle, at least 1)")
     zoom.add_argument("--max-pixels", type=_number_in(1, 1e12, float), default=100e6,
                       help="refuse outputs larger than this many pixels (default 100e6)")
     zoom.set_defaults(run=_cmd_zoom)

@@ -10,7 +10,7 @@ import torch
 from conftest import SAMPLE, shared_file
 
 import rawzoom_isp as rz
-from rawzoom_isp.cli import main
+from rawzoom_isp.cli import idle_cores, main
 from rawzoom_isp.imageio import read_image
 
 
@@ -322,3 +322,11 @@ def test_exposure_colour_and_exif_options(tmp_path):
         assert exif[36867] == "2009:07:21 13:03:20" and exif[34855] == 640 and float(exif[33437]) == 22.0
     assert means["bright"] > 1.3 * means["plain"] and means["auto"] > 1.8 * means["plain"]  # the Canon is dark
     assert main(["render", str(canon), "-o", str(tmp_path / "x.jpg"), "--wb", "1,2"]) == 1
+
+
+def test_the_default_threads_leave_the_busy_cores_alone(monkeypatch):
+    """``zoom`` without --threads runs on the cores the load average leaves idle, never fewer than 1."""
+    cores = len(os.sched_getaffinity(0))
+    for load, expected in ((0.2, cores), (1.0, max(1, cores - 1)), (100.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert idle_cores() == expected
