@@ -189,8 +189,8 @@ def test_emulated_pairs_from_real_raws(tmp_path):
         inside = (signal > 0.02) & (signal < 0.9)  # unclipped
         assert float(added[inside].var()) == pytest.approx(float(expected[inside].mean()), rel=0.1)
         expected_variance = expected
-        # What the LR states: the native noise per colour times what the footprint kept or was given.
-        torch.testing.assert_close(noisy.noise, colour_noise(noise) * max(factor, 1 / 4))
+        # What the LR states: the noise that was added, not what it kept of the HR's (the target has that).
+        torch.testing.assert_close(noisy.noise, colour_noise(noise) * (factor - 1 / 4))
     assert whole[0]["input"].shape[-2:] == (96, 128) and expected_variance is not None
     with pytest.raises(ValueError, match="noise_range"):
         EmulatedRawPairs(paths, noise_range=(2.0, 1.0))

@@ -131,14 +131,16 @@ def test_bad_families_are_refused():
 
 
 @pytest.mark.parametrize("geometry", ["centred", "footprint"])
-def test_the_lr_noise_factor_counts_what_was_added_and_what_the_hr_left(geometry):
-    """A real HR raw (noisy) leaves 1/k of its noise in each LR site (k = (N/2)^2 = 4 at 4x): centred
-    sites add f on top of it, footprint sites top it up to f (never below what is left)."""
+def test_the_added_noise_leaves_out_what_the_target_shares(geometry):
+    """A real HR raw (noisy) leaves 1/k of its noise in each LR site (k = (N/2)^2 = 4 at 4x), noise the
+    target has too: centred sites add f on top of it, footprint sites top it up to f (adding nothing
+    when it is already more); a synthetic HR has no noise of its own, so f is added."""
     real, synthetic = _source(torch.rand(3, 64, 64)), HighRes(torch.rand(1, 64, 64), "RGGB", torch.rand(3, 64, 64),
                                                                 noisy=False)
     for factor in (0.0, 0.1, 2.0):
         degradation = Degradation(geometry, noise=factor)
-        expected = factor + 1 / 4 if geometry == "centred" else max(factor, 1 / 4)
-        assert real.noise_factor(4, degradation) == pytest.approx(expected)
-        assert synthetic.noise_factor(4, degradation) == pytest.approx(factor)
-    assert real.noise_factor(8, Degradation(geometry, noise=0.0)) == pytest.approx(1 / 16)
+        expected = factor if geometry == "centred" else max(factor - 1 / 4, 0.0)
+        assert real.added_noise(4, degradation) == pytest.approx(expected)
+        assert synthetic.added_noise(4, degradation) == pytest.approx(factor)
+    expected = 0.1 if geometry == "centred" else 0.1 - 1 / 16
+    assert real.added_noise(8, Degradation(geometry, noise=0.1)) == pytest.approx(expected)

@@ -240,7 +240,7 @@ class EmulatedRawPairs(PairDataset):
         gains, matrix, render = raw.wb_gains, raw.cam_to_srgb, "srgb"
         if source is not None:
             low, cfa = source.capture(top, left, size, self.scale, degradation, noise, generator)
-            stated = None if noise is None else colour_noise(noise) * source.noise_factor(self.scale, degradation)
+            stated = None if noise is None else colour_noise(noise) * source.added_noise(self.scale, degradation)
         else:  # synthetic raw of the target window (and the context the capture reads around it)
             margin = degradation.margin(self.scale)
             seen = crop_clamped(target, top - margin, left - margin, size[0] + 2 * margin, size[1] + 2 * margin)
@@ -250,7 +250,7 @@ class EmulatedRawPairs(PairDataset):
             synthetic = HighRes(F.mosaic(linear[None], window_cfa)[0], window_cfa, linear, noisy=False)
             levels = torch.stack([meta.shot, meta.read], 1).expand(4, 2) if noise is not None else None
             low, cfa = synthetic.capture(margin, margin, size, self.scale, degradation, levels, generator)
-            stated = None if levels is None else colour_noise(levels) * synthetic.noise_factor(self.scale, degradation)
+            stated = None if levels is None else colour_noise(levels) * synthetic.added_noise(self.scale, degradation)
             gains, matrix, render = (meta.wb_gains * meta.brightness[:, None])[0], meta.cam_to_srgb[0], meta.method
         if self.misalign or self.misalign_affine:
             seen = self._misaligned(target, top, left, size, generator)

@@ -7,9 +7,11 @@ GRBG, GBRG, BGGR), captured by an LR sensor N x coarser (``rz.synth.sensor``) in
 asked for: "centred" (a native sensor's: sites centred on their N x N blocks of the raw's
 ``demosaic`` to linear RGB, Menon by default, a demosaic no training config uses) or "footprint"
 (the first emulation), with a native capture's noise (the file's NoiseProfile or an estimate) or
-none, quantised to the file's digital numbers. Each LR raw states its noise as a raw without a
-NoiseProfile leaves it to be found: estimated (``estimate_noise``) from the whole LR frame that sensor
-would capture, once per raw and condition (``lr_frame_noise``), for networks told the noise. The
+none, quantised to the file's digital numbers. Each LR raw states the noise its capture added (its
+NoiseProfile, ``HighRes.added_noise`` times the native model; zero without added noise), for networks
+told the noise: the noise of the LR that the target does not share, as a camera's NoiseProfile states
+a real capture's. (What an LR site keeps of the HR's own noise is in the target too: a network told
+to remove it would be scored for removing the target's noise.) The
 target is LibRaw's AHD render of the full-resolution raw, cut to the window. The four phases of a
 window are one image: statistics average them first (``window_key``). SR-RAW pairs become cases
 through ``case_from_pair``.
@@ -30,8 +32,7 @@ from ..errors import ConfigError, DataError
 from ..isp import functional as F
 from ..raw.image import RawImage, colour_noise
 from ..raw.reader import read_raw
-from ..synth.noise import estimate_noise
-from ..synth.sensor import GEOMETRIES, Degradation, HighRes
+from ..synth.sensor import GEOMETRIES, Degradation
 
 PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
@@ -98,8 +99,7 @@ def emulated_cases(paths: Sequence[str], scale: int = 4, size: int = 512, crops:
         target = reference_render(raw, "libraw")
         model = noise_model(raw) if noise else None
         source = high_res(raw, demosaic if geometry == "centred" else None)
-        key = f"{seed}/{os.path.basename(path)}/frame".encode()
-        stated = lr_frame_noise(raw, source, scale, degradation, model, torch.Generator().manual_seed(zlib.crc32(key)))
+        stated = torch.zeros(3, 2) if model is None else colour_noise(model) * source.added_noise(scale, degradation)
         for number, (top, left) in enumerate(textured_windows(target, size, count)):
             for dy, dx in phases:
                 y, x = top + dy, left + dx
@@ -110,22 +110,6 @@ def emulated_cases(paths: Sequence[str], scale: int = 4, size: int = 512, crops:
                 yield Case(window.with_mosaic(low), target[:, y:y + size, x:x + size],
                            {"source": os.path.basename(path), "window": number, "top": y, "left": x, "cfa": cfa,
                             "geometry": geometry, "noise": "native" if noise else "none"})
-
-
-def lr_frame_noise(raw: RawImage, source: HighRes, scale: int, degradation: Degradation,
-                   model: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor | None:
-    """The noise, (S, O) per colour R, G, B (3, 2), that ``estimate_noise`` reads on the whole LR
-    frame that ``degradation`` makes of ``raw`` (what a user's raw without a NoiseProfile gives a
-    network told the noise); None for a frame too small to read it from (a network told the noise
-    then refuses the case)."""
-    unit = 2 * scale
-    size = (raw.shape[0] // unit * unit, raw.shape[1] // unit * unit)
-    low, _ = source.capture(0, 0, size, scale, degradation, model, generator)
-    frame = raw.crop(0, 0, 2, 2).with_mosaic(low)
-    try:
-        return colour_noise(estimate_noise(frame))
-    except DataError:
-        return None
 
 
 def window_key(info: dict, index: int) -> tuple:

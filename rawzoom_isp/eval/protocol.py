@@ -4,8 +4,9 @@ Conditions (``CONDITIONS``): the LR capture in the centred geometry of a native 
 headline: no training config mirrors it, since its HR demosaic is Menon's and training's is
 LibRaw's) and in the footprint geometry of the first emulation, each with a native capture's noise
 and without added noise, every window at every CFA phase. A network told the capture's noise reads
-it from each LR raw, which states what ``estimate_noise`` finds on its whole LR frame (as a raw
-without a NoiseProfile would give it). Each condition is one ``evaluate`` run in
+it from each LR raw, which states the noise its capture added (the native model, or none), as a
+camera's NoiseProfile states a real capture's: the noise of the LR its target does not share. Each
+condition is one ``evaluate`` run in
 its own folder; the summary puts the models against LibRaw + bicubic in every condition and on
 every camera, the colour-matched PSNR first, with standard errors over windows, and adds the period
 measure on the native frames (``rz.eval.period``).
@@ -97,8 +98,9 @@ def summary_markdown(summary: dict) -> str:
     lines += ["", "Against LibRaw AHD + bicubic, the strongest classical zoom a user has. Mean +- standard error over "
               "windows (a window's CFA phases averaged first), two-sided t-test p of the colour-matched gain, "
               f"windows won. The {METRIC_NAMES['psnr_cm']} fits an affine colour map per image first. A network "
-              "told the capture's noise reads it from each LR raw: what `estimate_noise` finds on the whole LR frame "
-              "of that condition.",
+              "told the capture's noise reads it from each LR raw: the noise that condition added (none without "
+              "added noise), as a NoiseProfile states a capture's; the HR noise an LR site keeps is in the target "
+              "too, and is not stated.",
               "", "Conditions:"]
     for name in summary["conditions"]:
         geometry, noise = CONDITIONS[name]

@@ -163,7 +163,6 @@ class HighRes:
         if degradation.geometry == "footprint":
             window = self.mosaic[None, :, top:top + size[0], left:left + size[1]].float()
             low = footprint_packed(F.pack_bayer(window, cfa), cfa, scale)
-            kept = degradation.noise - (1.0 / (scale // 2) ** 2 if self.noisy else 0.0)
         else:
             if self.linear is None:
                 raise ConfigError("the centred geometry needs the HR raw's linear demosaic (HighRes.linear)")
@@ -172,21 +171,22 @@ class HighRes:
                                    size[1] + 2 * margin)
             rgb = centred_sites(window, scale, degradation.blur, degradation.shift)
             low = F.pack_bayer(F.mosaic(rgb[None], cfa), cfa)
-            kept = degradation.noise
+        kept = self.added_noise(scale, degradation)
         if noise_model is not None and kept > 0:
             model = noise_model.to(low)
             low = add_noise(low, (kept * model[:, 0])[None], (kept * model[:, 1])[None], generator)
         return F.unpack_bayer(low, cfa)[0].clamp(0, 1), cfa
 
-    def noise_factor(self, scale: int, degradation: Degradation) -> float:
-        """The noise of ``capture``'s LR as a multiple of a native capture's: what was added, plus what
-        is left of the HR's own noise (a real raw's), 1 / k of it with k = (N/2)^2 the same-colour HR
-        sites an LR site averages (the footprint's mean, or near enough the centred block mean of a
-        demosaic, which interpolates each colour from its own sites)."""
-        left = 1.0 / (scale // 2) ** 2 if self.noisy else 0.0
-        if degradation.geometry == "footprint":
-            return max(degradation.noise, left)
-        return degradation.noise + left
+    def added_noise(self, scale: int, degradation: Degradation) -> float:
+        """The noise ``capture`` adds, as a multiple of a native capture's: the noise of the LR that its
+        target does not share, which is what a network told the noise is told. The centred geometry
+        adds ``degradation.noise``; the footprint adds what brings the HR's own noise its sites keep,
+        1 / k of it with k = (N/2)^2 (a real raw's; none for a synthetic one), up to it. What an LR site
+        keeps of the HR's own noise is in the target too: removing it would take the target's noise
+        away, not the capture's."""
+        if degradation.geometry == "centred" or not self.noisy:
+            return degradation.noise
+        return max(degradation.noise - 1.0 / (scale // 2) ** 2, 0.0)
 
 
 def crop_clamped(image: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
