@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError, DataError, ShapeError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
-from ..raw.cfa import shifted_pattern, transform_pattern, unify_flips
+from ..raw.cfa import NETWORK_CFA, shifted_pattern, transform_pattern, unify_flips
 from ..raw.image import RawMeta
 from ..synth.unprocess import render_linear
 
@@ -148,7 +148,7 @@ class PairDataset(Dataset, abc.ABC):
             mosaic, target, cfa = _random_dihedral(mosaic, target, cfa, generator)
         if self.input_format == "raw":
             flips = unify_flips(cfa)
-            mosaic, target, cfa = mosaic.flip(flips), target.flip(flips), "RGGB"
+            mosaic, target, cfa = mosaic.flip(flips), target.flip(flips), NETWORK_CFA
             network_input = F.pack_bayer(mosaic, cfa)
         else:
             network_input = render_rgb8(mosaic, cfa, pair.wb_gains, pair.cam_to_srgb, self.rgb_render,

@@ -6,13 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from ..isp.functional import apply_white_balance, demosaic_bilinear, unpack_bayer
+from ..raw.cfa import NETWORK_CFA
 
 
 def classical_zoom(x: torch.Tensor, scale: int) -> torch.Tensor:
     """The residual base: packed [R, Gr, Gb, B] (RGGB) -> bilinear demosaic -> bicubic ``scale`` x;
     or RGB -> bicubic ``scale`` x. Either way ``scale`` x the mosaic, not clipped."""
     if x.shape[1] == 4:
-        x = demosaic_bilinear(unpack_bayer(x, "RGGB"), "RGGB")
+        x = demosaic_bilinear(unpack_bayer(x, NETWORK_CFA), NETWORK_CFA)
     return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import ConfigError
 
 PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
+NETWORK_CFA = "RGGB"  # the pattern every zoom network sees: ``unify_flips`` brings any Bayer mosaic to it
 
 PACK_INDEX = {
     "RGGB": (0, 1, 2, 3),
@@ -75,7 +76,7 @@ def transform_pattern(cfa: str, flip_v: bool = False, flip_h: bool = False, tran
 
 def unify_flips(cfa: str) -> tuple[int, ...]:
     """The dims (-2 and/or -1) to flip a mosaic (or its packed planes) with even height and width in
-    ``cfa`` so that it becomes RGGB: R moves to the top-left corner of every 2x2 tile. A flip maps
+    ``cfa`` so that it becomes ``NETWORK_CFA`` (RGGB): R moves to the top-left corner of every 2x2 tile. A flip maps
     2x2 tiles onto 2x2 tiles, so it changes no sample's neighbourhood, unlike cropping or padding a
     row or column (Liu et al. 2019, "Bayer pattern unification"); flipping the result back is exact."""
     dy, dx = divmod(check_pattern(cfa).index("R"), 2)
