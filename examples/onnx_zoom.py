@@ -17,14 +17,14 @@ import torch
 
 import rawzoom_isp as rz
 from rawzoom_isp.export import read_metadata
-from rawzoom_isp.raw.cfa import transform_pattern
+from rawzoom_isp.raw.cfa import Cfa
 
 
 def flips_between(cfa: str, wanted: str) -> tuple[int, ...]:
     """The dims (-2, -1) to flip a mosaic in ``cfa`` so that it is in ``wanted``."""
     for flip_v in (False, True):
         for flip_h in (False, True):
-            if transform_pattern(cfa, flip_v, flip_h) == wanted:
+            if Cfa(cfa).transformed(flip_v, flip_h) == wanted:
                 return tuple(d for d, f in ((-2, flip_v), (-1, flip_h)) if f)
     raise SystemExit(f"a {cfa} mosaic cannot be flipped into {wanted}")
 

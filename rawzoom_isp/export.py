@@ -22,7 +22,7 @@ from torch import nn
 from .atomic import atomic_path
 from .errors import ConfigError, MissingDependencyError, OutputExistsError
 from .isp.pipeline import Pipeline
-from .raw.cfa import check_pattern
+from .raw.cfa import Cfa
 from .raw.image import RawMeta
 
 FORMATS = ("pt2", "onnx")
@@ -69,7 +69,7 @@ def build_program(kind: str = "learned", scale: int | None = None, weights: str 
         pipeline = Pipeline.classical(demosaic=demosaic)
     else:
         raise ConfigError(f"pipeline must be 'learned' or 'classical', got {kind!r}")
-    return PipelineProgram(pipeline.eval(), check_pattern(cfa)).eval()
+    return PipelineProgram(pipeline.eval(), str(Cfa(cfa))).eval()
 
 
 def metadata(program: PipelineProgram) -> dict[str, str]:

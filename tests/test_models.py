@@ -1,5 +1,7 @@
 """Zoom networks: both architectures, the paper layout's exact TF semantics, CFA unification, tiled
 inference, the learned_zoom stage, checkpoints that are validated before anything is built."""
+import pickle
+
 import pytest
 import torch
 import torch.nn.functional as TF
@@ -12,7 +14,7 @@ from rawzoom_isp.models import PackedZoomNet, ZoomNet, build_model, load_model, 
 from rawzoom_isp.models.packed import remove_grid, site_noise
 from rawzoom_isp.models.residual import classical_zoom
 from rawzoom_isp.models.zoomnet import CenteredBatchNorm, _TransposedConvSame
-from rawzoom_isp.raw.cfa import PATTERNS, shifted_pattern, transform_pattern, unify_flips
+from rawzoom_isp.raw.cfa import PATTERNS, Cfa
 
 TINY_ZOOMNET = dict(arch="zoomnet", width=8, blocks=2, up_channels=8)
 TINY_PACKED = dict(arch="packed", width=8, blocks=2)
@@ -199,10 +201,12 @@ def test_degrid_removes_a_coherent_grid_and_keeps_content():
         assert float(undegridded(flat, torch.tensor([[1.9, 1.0, 1.6]]))[..., core, core].std((-2, -1)).max()) > 1e-3
 
 
-def test_pattern_helpers():
-    for cfa in PATTERNS:
-        flips = unify_flips(cfa)
-        assert transform_pattern(cfa, -2 in flips, -1 in flips) == "RGGB"
+def test_the_cfa_value_moves_with_the_mosaic():
+    for name in PATTERNS:
+        cfa = Cfa(name.lower())
+        assert cfa == name and Cfa(cfa) is cfa and pickle.loads(pickle.dumps(cfa)) == cfa
+        flips = cfa.unify_flips()
+        assert cfa.transformed(-2 in flips, -1 in flips) == "RGGB"
         mosaic = F.mosaic(torch.rand(3, 4, 6), cfa)
         coded = F.mosaic(torch.tensor([1.0, 2.0, 3.0]).reshape(3, 1, 1).expand(3, 4, 6), cfa)
         for transpose in (False, True):
@@ -210,9 +214,15 @@ def test_pattern_helpers():
                 moved = coded.transpose(-1, -2) if transpose else coded
                 moved = moved.flip(-2) if flip_v else moved
                 assert torch.equal(moved, F.mosaic(torch.tensor([1.0, 2.0, 3.0]).reshape(3, 1, 1).expand(
-                    3, *moved.shape[-2:]), transform_pattern(cfa, flip_v, False, transpose)))
-        assert shifted_pattern(cfa, 1, 0) == transform_pattern(cfa, True)  # for a 2x2 tile, both swap rows
+                    3, *moved.shape[-2:]), cfa.transformed(flip_v, False, transpose)))
+        assert cfa.shifted(1, 0) == cfa.transformed(True)  # for a 2x2 tile, both swap rows
+        assert cfa.shifted(2, 4) == cfa and type(cfa.shifted(1, 1)) is Cfa
+        packed = F.pack_bayer(coded[None], cfa)[0]
+        assert [int(packed[k, 0, 0]) for k in range(4)] == [1, 2, 2, 3]  # [R, Gr, Gb, B] by pack_index
         assert mosaic.shape == (1, 4, 6)
+    for bad in ("RGBG", "XTRANS", "", None):
+        with pytest.raises(ConfigError, match="unknown CFA pattern"):
+            Cfa(bad)
 
 
 @pytest.mark.parametrize("cfa", PATTERNS)
@@ -222,7 +232,7 @@ def test_unified_zoom_of_packed_planes_equals_the_flipped_mosaics(cfa):
     net = _randomised(PackedZoomNet(scale=2, width=8, blocks=1))
     mosaic = torch.rand(1, 1, 12, 16)
     gains = torch.tensor([[2.0, 1.0, 1.5]])
-    flips = unify_flips(cfa)
+    flips = Cfa(cfa).unify_flips()
     with torch.no_grad():
         ours = zoom_input(net, F.pack_bayer(mosaic, cfa), cfa, gains)
         reference = net(F.pack_bayer(mosaic.flip(flips), "RGGB"), gains).flip(flips) if flips else \

@@ -10,7 +10,7 @@ from rawzoom_isp.data import EmulatedRawPairs, PairDataset, SyntheticPairs, Zoom
 from rawzoom_isp.data.emulated import linear_demosaic, noise_model
 from rawzoom_isp.imageio import write_image
 from rawzoom_isp.isp import functional as F
-from rawzoom_isp.raw.cfa import PACK_INDEX, PATTERNS, shifted_pattern
+from rawzoom_isp.raw.cfa import PACK_INDEX, PATTERNS
 from rawzoom_isp.raw.image import colour_noise
 from rawzoom_isp.synth.sensor import centred_sites
 
@@ -169,7 +169,7 @@ def test_emulated_pairs_from_real_raws(tmp_path):
         pair = clean.load(0, clean.generator(0, epoch))
         top, left = pair.info["window"]
         phases.add((top % 2, left % 2))
-        assert pair.cfa == shifted_pattern(raw.cfa, top, left)
+        assert pair.cfa == raw.cfa.shifted(top, left)
         window = normalised[:, top:top + 256, left:left + 256]
         torch.testing.assert_close(pair.mosaic, bayer_downscale(window[None], pair.cfa, 4)[0])
         torch.testing.assert_close(pair.target, render[:, top:top + 256, left:left + 256], atol=1e-3, rtol=0)
@@ -203,7 +203,7 @@ def test_centred_pairs_are_block_means_of_the_linear_demosaic():
     for epoch in range(4):
         pair = pairs.load(0, pairs.generator(0, epoch))
         top, left = pair.info["window"]
-        assert pair.info["geometry"] == "centred" and pair.cfa == shifted_pattern(raw.cfa, top, left)
+        assert pair.info["geometry"] == "centred" and pair.cfa == raw.cfa.shifted(top, left)
         window = linear[:, max(top - 1, 0):top + 129, max(left - 1, 0):left + 129]
         if top and left and top + 129 <= raw.shape[0] and left + 129 <= raw.shape[1]:
             expected = F.mosaic(centred_sites(window, 4)[None], pair.cfa)[0]

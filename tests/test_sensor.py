@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rawzoom_isp.isp import functional as F
-from rawzoom_isp.raw.cfa import PATTERNS, shifted_pattern
+from rawzoom_isp.raw.cfa import PATTERNS, Cfa
 from rawzoom_isp.synth.sensor import Degradation, HighRes, SensorFamily, bayer_downscale, centred_sites, site_weights
 
 
@@ -97,7 +97,7 @@ def test_capture_cfa_follows_the_window():
     source = _source(torch.rand(3, 64, 64), "GBRG")
     for top, left in ((0, 0), (1, 0), (3, 5)):
         _, cfa = source.capture(top, left, (32, 32), 4, Degradation())
-        assert cfa == shifted_pattern("GBRG", top, left)
+        assert cfa == Cfa("GBRG").shifted(top, left)
 
 
 def test_sensor_family_draws_its_shares():

@@ -24,7 +24,6 @@ import torch.nn.functional as TF
 from ..errors import ConfigError, DataError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
-from ..raw.cfa import shifted_pattern
 from ..raw.dng import libraw_render_mosaic
 from ..raw.image import RawImage, colour_noise
 from ..raw.reader import RAW_EXTENSIONS, libraw_render, raw_files, read_raw
@@ -246,7 +245,7 @@ class EmulatedRawPairs(PairDataset):
             seen = crop_clamped(target, top - margin, left - margin, size[0] + 2 * margin, size[1] + 2 * margin)
             linear, meta = unprocess_linear(seen.clamp(0, 1), method=self.input_source, noise=noise is not None,
                                             generator=generator)
-            window_cfa = shifted_pattern(raw.cfa, top - margin, left - margin)
+            window_cfa = raw.cfa.shifted(top - margin, left - margin)
             synthetic = HighRes(F.mosaic(linear[None], window_cfa)[0], window_cfa, linear, noisy=False)
             levels = torch.stack([meta.shot, meta.read], 1).expand(4, 2) if noise is not None else None
             low, cfa = synthetic.capture(margin, margin, size, self.scale, degradation, levels, generator)

@@ -4,7 +4,7 @@ A source loads a ``ZoomPair``: a normalised linear LR mosaic (1, H, W) in the so
 target RGB (3, N H, N W) aligned to it. ``PairDataset`` turns it into training samples with one
 policy for all sources: a random window of ``patch`` x ``patch`` packed positions at any offset (so any
 CFA phase), one of the 8 flips and transposes (``augment``), and the input as packed raw
-[R, Gr, Gb, B] unified to RGGB geometry by the flips ``unify_flips`` names (the target flipped alike),
+[R, Gr, Gb, B] unified to RGGB geometry by the flips ``Cfa.unify_flips`` names (the target flipped alike),
 which is what ``LearnedZoom`` does before the network; or, for the 8-bit RGB arm, the same LR view
 rendered to 8-bit sRGB (3, 2p, 2p). Randomness comes from (seed, epoch, index), so samples do not
 depend on DataLoader workers. Samples carry the WB gains, the colour matrix (identity, with
@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError, DataError, ShapeError
 from ..isp import functional as F
 from ..isp.pipeline import Pipeline
-from ..raw.cfa import NETWORK_CFA, shifted_pattern, transform_pattern, unify_flips
+from ..raw.cfa import NETWORK_CFA, Cfa
 from ..raw.image import RawMeta
 from ..synth.unprocess import render_linear
 
@@ -147,7 +147,7 @@ class PairDataset(Dataset, abc.ABC):
         if self.augment:
             mosaic, target, cfa = _random_dihedral(mosaic, target, cfa, generator)
         if self.input_format == "raw":
-            flips = unify_flips(cfa)
+            flips = Cfa(cfa).unify_flips()
             mosaic, target, cfa = mosaic.flip(flips), target.flip(flips), NETWORK_CFA
             network_input = F.pack_bayer(mosaic, cfa)
         else:
@@ -177,7 +177,7 @@ class PairDataset(Dataset, abc.ABC):
         left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
         mosaic = pair.mosaic[..., top:top + size, left:left + size]
         target = pair.target[..., n * top:n * (top + size) + 2 * margin, n * left:n * (left + size) + 2 * margin]
-        return mosaic, target, shifted_pattern(pair.cfa, top, left)
+        return mosaic, target, Cfa(pair.cfa).shifted(top, left)
 
 
 def _random_dihedral(mosaic: torch.Tensor, target: torch.Tensor, cfa: str, generator: torch.Generator):
@@ -189,4 +189,4 @@ def _random_dihedral(mosaic: torch.Tensor, target: torch.Tensor, cfa: str, gener
     dims = [d for d, flag in ((-2, flip_v), (-1, flip_h)) if flag]
     if dims:
         mosaic, target = mosaic.flip(dims), target.flip(dims)
-    return mosaic, target, transform_pattern(cfa, flip_v, flip_h, transpose)
+    return mosaic, target, Cfa(cfa).transformed(flip_v, flip_h, transpose)

@@ -7,7 +7,7 @@ import torch
 
 from ..color import OUTPUT_SPACES, srgb_to_space
 from ..errors import ConfigError
-from ..raw.cfa import check_pattern
+from ..raw.cfa import Cfa
 from ..raw.facts import check_levels
 from . import functional as F
 from .base import Stage, needs_meta
@@ -51,7 +51,7 @@ class BlackLevel(Stage):
 class _CfaStage(Stage):
     def __init__(self, cfa: str | None = None):
         super().__init__()
-        self.cfa = None if cfa is None else check_pattern(cfa)
+        self.cfa = None if cfa is None else Cfa(cfa)
 
     def pattern(self, meta) -> str:
         return self.cfa or needs_meta(self.type_name, meta, "cfa")

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ShapeError
-from ..raw.cfa import PACK_INDEX, check_pattern
+from ..raw.cfa import Cfa
 from ..raw.levels import check_even_mosaic, subtract_black_level  # noqa: F401 - part of the ISP math
 from ..raw.orientation import apply_orientation, display_box_to_stored  # noqa: F401 - part of the ISP math
 from .kinds import DEMOSAIC_METHODS, GAMMA_CURVES
@@ -29,14 +29,14 @@ def pack_bayer(x: torch.Tensor, cfa: str) -> torch.Tensor:
     check_even_mosaic(x, "pack_bayer")
     if x.shape[-3] != 1:
         raise ShapeError(f"pack_bayer expects one channel (..., 1, H, W), got {tuple(x.shape)}")
-    return F.pixel_unshuffle(x, 2)[..., list(PACK_INDEX[check_pattern(cfa)]), :, :]
+    return F.pixel_unshuffle(x, 2)[..., list(Cfa(cfa).pack_index), :, :]
 
 
 def unpack_bayer(packed: torch.Tensor, cfa: str) -> torch.Tensor:
     """Inverse of pack_bayer: (..., 4, h, w) [R, Gr, Gb, B] -> (..., 1, 2h, 2w) mosaic in ``cfa``."""
     if packed.ndim < 3 or packed.shape[-3] != 4:
         raise ShapeError(f"unpack_bayer expects (..., 4, h, w), got {tuple(packed.shape)}")
-    index = PACK_INDEX[check_pattern(cfa)]
+    index = Cfa(cfa).pack_index
     inverse = [index.index(position) for position in range(4)]
     return F.pixel_shuffle(packed[..., inverse, :, :], 2)
 
@@ -90,7 +90,7 @@ _MALVAR = torch.tensor([
 def _malvar_sources(cfa: str) -> list[list[int]]:
     """For each colour (R, G, B) and 2x2 tile position (row-major), what gives it: 0 the site's own
     sample, k > 0 the mosaic convolved with ``_MALVAR[k - 1]``."""
-    tile = check_pattern(cfa)
+    tile = Cfa(cfa)
     table = []
     for colour in "RGB":
         row = []
@@ -138,7 +138,7 @@ def demosaic_malvar(x: torch.Tensor, cfa: str) -> torch.Tensor:
     lead = x.shape[:-3]
     height, width = x.shape[-2:]
     tiles = F.pad(F.pixel_unshuffle(x.reshape(-1, 1, height, width), 2), (1, 1, 1, 1), mode="reflect")
-    out = F.conv2d(tiles, _malvar_packed_weights(check_pattern(cfa)).to(x))  # (B, 3 x 4, H/2, W/2)
+    out = F.conv2d(tiles, _malvar_packed_weights(Cfa(cfa)).to(x))  # (B, 3 x 4, H/2, W/2)
     return F.pixel_shuffle(out.reshape(-1, 4, height // 2, width // 2), 2).reshape(*lead, 3, height, width)
 
 
@@ -156,7 +156,7 @@ def demosaic_colour(x: torch.Tensor, cfa: str, method: str) -> torch.Tensor:
     lead = x.shape[:-3]
     height, width = x.shape[-2:]
     flat = x.detach().reshape(-1, height, width).cpu().double().numpy()
-    out = [torch.from_numpy(function(mosaic, pattern=check_pattern(cfa))).permute(2, 0, 1) for mosaic in flat]
+    out = [torch.from_numpy(function(mosaic, pattern=str(Cfa(cfa)))).permute(2, 0, 1) for mosaic in flat]
     return torch.stack(out).to(dtype=x.dtype, device=x.device).reshape(*lead, 3, height, width)
 
 

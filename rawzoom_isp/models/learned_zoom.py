@@ -1,7 +1,7 @@
 """LearnedZoom: a zoom network as an ISP stage, for any CFA, run in overlapping tiles.
 
 The networks are trained on RGGB geometry. ``zoom_packed`` unifies any other pattern by flipping the
-packed planes (the flips that move R to the top-left of every 2x2 tile, ``unify_flips``), runs the
+packed planes (the flips that move R to the top-left of every 2x2 tile, ``Cfa.unify_flips``), runs the
 network, and flips its output back: exact, and no row or column is lost or invented. Large inputs run
 in tiles whose overlap covers the network's receptive radius, so the tiled output equals the untiled
 one and memory is bounded by one tile.
@@ -16,7 +16,7 @@ from ..errors import ConfigError, DataError
 from ..isp.base import Stage, needs_meta
 from ..isp.kinds import DataKind
 from ..isp.registry import register_stage
-from ..raw.cfa import unify_flips
+from ..raw.cfa import Cfa
 from ..raw.image import colour_noise
 from ..synth.noise import estimate_packed_noise
 from .checkpoint import default_weights, load_model
@@ -59,7 +59,7 @@ def zoom_input(net: torch.nn.Module, x: torch.Tensor, cfa: str | None = None, wb
     told it (``config["noise_input"]``)."""
     if net.in_channels == 4 and cfa is None:
         raise ConfigError("packed raw needs its CFA pattern to be unified")
-    flips = unify_flips(cfa) if net.in_channels == 4 else ()
+    flips = Cfa(cfa).unify_flips() if net.in_channels == 4 else ()
     gains = None if wb_gains is None else torch.as_tensor(wb_gains, dtype=x.dtype, device=x.device).reshape(-1, 3)
     told = (noise,) if told_noise(net) else ()
 

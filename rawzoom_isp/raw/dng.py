@@ -12,7 +12,6 @@ import numpy as np
 from ..atomic import atomic_path
 from ..color import xyz_to_cam_from_cam_to_srgb
 from ..errors import DataError, RawShapeError
-from .cfa import dng_cfa_codes
 from .image import RawImage
 
 if TYPE_CHECKING:
@@ -101,7 +100,7 @@ def write_dng(path: str | os.PathLike, raw: RawImage, *, quantize: bool = False,
         )
     tags = [
         (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
-        (33422, "B", 4, dng_cfa_codes(raw.cfa), True),  # CFAPattern
+        (33422, "B", 4, raw.cfa.dng_codes, True),  # CFAPattern
         (50713, "H", 2, (2, 2), True),  # BlackLevelRepeatDim
         (50714, "2I", 4, _rationals(raw.black_level.numpy(), 1000), True),  # BlackLevel, row-major
         (50717, "I", 1, int(round(raw.white_level)), True),  # WhiteLevel

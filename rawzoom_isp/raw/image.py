@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..errors import ConfigError, DataError, RawShapeError, ShapeError
-from .cfa import check_pattern, shifted_pattern, transform_pattern
+from .cfa import Cfa
 from .facts import check_levels, describe_raw
 from .levels import subtract_black_level
 from .orientation import apply_orientation, display_box_to_stored
@@ -31,12 +31,15 @@ class RawMeta:
     ``noise`` (B, 3, 2)); one CFA pattern per batch. ``noise``: the capture's noise per colour R, G, B
     (``colour_noise``), when known."""
 
-    cfa: str
+    cfa: Cfa
     black_level: torch.Tensor
     white_level: torch.Tensor
     wb_gains: torch.Tensor
     cam_to_srgb: torch.Tensor | None = None
     noise: torch.Tensor | None = None
+
+    def __post_init__(self):
+        self.cfa = Cfa(self.cfa)
 
     @staticmethod
     def of_normalised(cfa: str, wb_gains: torch.Tensor, cam_to_srgb: torch.Tensor | None = None,
@@ -100,7 +103,7 @@ class RawImage:
     """
 
     bayer: torch.Tensor
-    cfa: str
+    cfa: Cfa
     black_level: torch.Tensor
     white_level: float
     wb_gains: torch.Tensor = field(default_factory=lambda: torch.ones(3))
@@ -119,7 +122,7 @@ class RawImage:
     gps: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
-        self.cfa = check_pattern(self.cfa)
+        self.cfa = Cfa(self.cfa)
         self.bayer = torch.as_tensor(self.bayer, dtype=torch.float32)
         if self.bayer.ndim != 2:
             raise RawShapeError(f"RawImage.bayer must be (H, W), got shape {tuple(self.bayer.shape)}")
@@ -167,7 +170,7 @@ class RawImage:
         return replace(
             self,
             bayer=self.bayer[top : top + height, left : left + width].clone(),
-            cfa=shifted_pattern(self.cfa, top, left),
+            cfa=self.cfa.shifted(top, left),
             black_level=black,
         )
 
@@ -190,7 +193,7 @@ class RawImage:
         if profile is not None and transpose and len(profile) == 4:
             profile = profile[[0, 2, 1, 3]]  # the green of the red rows becomes the green of the red columns
         return replace(self, bayer=apply_orientation(self.bayer, self.orientation).contiguous(),
-                       cfa=transform_pattern(self.cfa, flip_v, flip_h, transpose),
+                       cfa=self.cfa.transformed(flip_v, flip_h, transpose),
                        black_level=apply_orientation(self.black_level, self.orientation).contiguous(),
                        noise_profile=profile, orientation=1)
 

@@ -22,7 +22,7 @@ from ..errors import (
     RawShapeError,
     UnsupportedRawError,
 )
-from .cfa import check_pattern, pattern_from_rawpy
+from .cfa import Cfa
 from .facts import check_levels, describe_raw  # noqa: F401 - describe_raw: part of the reader's API
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def _read_headerless(path, shape, dtype, cfa, black_level, white_level, offset) 
         raise CorruptRawError(path, f"the samples ({float(data.min()):.3g}..{float(data.max()):.3g}) use less than "
                                     f"0.1% of the range from black {float(black.min()):g} to white {white:g}: wrong "
                                     "--dtype, --black or --white?")
-    return {"bayer": data, "cfa": check_pattern(cfa), "black_level": black, "white_level": white,
+    return {"bayer": data, "cfa": Cfa(cfa), "black_level": black, "white_level": white,
             "wb_source": "none", "path": path}
 
 
@@ -251,7 +251,7 @@ def _from_rawpy(path: str, raw, tiff: dict, check_data: bool = True) -> dict:
                                         "CFA data)")
     if raw.raw_type != rawpy.RawType.Flat:
         raise UnsupportedRawError(path, "the raw data is not a single-plane colour mosaic (linear/demosaiced raw)")
-    cfa = pattern_from_rawpy(raw.raw_pattern, raw.color_desc)
+    cfa = Cfa.from_rawpy(raw.raw_pattern, raw.color_desc)
     if cfa is None or raw.num_colors != 3:
         desc = raw.color_desc.decode(errors="replace")
         raise UnsupportedRawError(

@@ -28,7 +28,7 @@ import torch.nn.functional as TF
 
 from ..errors import ConfigError, ShapeError
 from ..isp import functional as F
-from ..raw.cfa import PACK_INDEX, shifted_pattern
+from ..raw.cfa import Cfa
 from .noise import add_noise
 
 GEOMETRIES = ("centred", "footprint")
@@ -122,7 +122,7 @@ def footprint_packed(packed: torch.Tensor, cfa: str, scale: int) -> torch.Tensor
     half = scale // 2
     height, width = packed.shape[-2] // scale, packed.shape[-1] // scale
     planes = []
-    for k, position in enumerate(PACK_INDEX[cfa]):
+    for k, position in enumerate(Cfa(cfa).pack_index):
         dy, dx = divmod(position, 2)
         plane = packed[:, k:k + 1, half * dy:, half * dx:]
         planes.append(TF.avg_pool2d(plane, half, stride=scale)[..., :height, :width])
@@ -147,9 +147,12 @@ class HighRes:
     footprint sites then get the whole of the noise)."""
 
     mosaic: torch.Tensor
-    cfa: str
+    cfa: Cfa
     linear: torch.Tensor | None = None
     noisy: bool = True
+
+    def __post_init__(self):
+        self.cfa = Cfa(self.cfa)
 
     def capture(self, top: int, left: int, size: tuple[int, int], scale: int, degradation: Degradation,
                 noise_model: torch.Tensor | None = None, generator: torch.Generator | None = None
@@ -159,7 +162,7 @@ class HighRes:
         ``noise_model`` (4, 2) is given) as the module docstring says; context outside the raw repeats
         its edge."""
         _check_reducible(size, scale)
-        cfa = shifted_pattern(self.cfa, top, left)
+        cfa = self.cfa.shifted(top, left)
         if degradation.geometry == "footprint":
             window = self.mosaic[None, :, top:top + size[0], left:left + size[1]].float()
             low = footprint_packed(F.pack_bayer(window, cfa), cfa, scale)

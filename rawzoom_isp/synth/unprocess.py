@@ -20,7 +20,7 @@ from ..isp.base import Stage
 from ..isp.classical import ColorMatrix, Demosaic, Gamma, ToneMap, WhiteBalance
 from ..isp.kinds import DataKind
 from ..isp.pipeline import Pipeline
-from ..raw.cfa import check_pattern
+from ..raw.cfa import Cfa
 from ..raw.image import RawImage, RawMeta
 from .noise import add_mosaic_noise, random_noise_levels
 
@@ -137,7 +137,7 @@ def unprocess(rgb: torch.Tensor, *, cfa: str = "RGGB", method: str = "brooks", c
     ``method="paper"``: the ZLLZ baseline: x^2.22, mosaic, Gaussian noise sigma ~ U[0, 20/255];
     no colour matrix or white balance (identity and unity in the metadata).
     ``noise``: add noise ((shot, read) drawn as Brooks et al. unless given; "paper": the Gaussian)."""
-    cfa = check_pattern(cfa)
+    cfa = Cfa(cfa)
     x, batched = _batched(rgb)
     linear, meta = unprocess_linear(x, method=method, cam_to_srgb=cam_to_srgb, wb_gains=wb_gains,
                                     brightness=brightness, noise=noise, shot=shot, read=read, generator=generator)
