@@ -89,7 +89,7 @@ MAX_DEPTH, MAX_ITEMS, MAX_TEXT = 6, 4096, 4096  # what a stored config may hold
 # SHA-256 of the shipped weight files, checked before they are loaded.
 SHIPPED_SHA256 = {
     "zoom4x.pt": "ba92c5c898966c7e7b5d590cb49755836c61e07d748ca0ca10b1870b80405fb9",
-    "zoom8x.pt": "142d5e5dc6aa2fcdedd9c40b847b4f6d2897bd55066e80ecedc2c23e850fef60",
+    "zoom8x.pt": "c744c6ea36e13dead8ce8207eb3d8858ba85550c9f5e8166175ca2b572a75aeb",
 }
 
 
