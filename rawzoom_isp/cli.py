@@ -387,17 +387,21 @@ def _cmd_train(args) -> None:
 
 
 def _eval_scale(weights: list[str], scale: int | None) -> int:
-    """The zoom factor of an evaluation: the checkpoints' (they must agree; ``--scale``, if given, too),
-    else ``--scale`` (baselines only), else 4."""
+    """The zoom factor of an evaluation: ``--scale``, which each checkpoint's factor must divide (a
+    smaller one is scored as its zoom, then bicubic for the rest); else the checkpoints' (they must
+    agree); else 4."""
     from .models import checkpoint_scale
 
     scales = {path: checkpoint_scale(path) for path in weights}
-    found = set(scales.values()) | ({scale} if scale is not None else set())
-    if len(found) > 1:
-        named = ", ".join(f"{os.path.basename(p)} {s}x" for p, s in scales.items())
-        raise RawZoomError(f"the checkpoints and --scale disagree on the zoom factor ({named}"
-                           f"{f', --scale {scale}' if scale is not None else ''}); evaluate one factor at a time")
-    return found.pop() if found else 4
+    named = ", ".join(f"{os.path.basename(p)} {s}x" for p, s in scales.items())
+    if scale is not None:
+        if any(scale % s for s in scales.values()):
+            raise RawZoomError(f"--scale {scale} is not a multiple of every checkpoint's zoom factor ({named})")
+        return scale
+    if len(set(scales.values())) > 1:
+        raise RawZoomError(f"the checkpoints disagree on the zoom factor ({named}); give --scale (a multiple of "
+                           "each: a smaller factor is scored as its zoom, then bicubic) or evaluate one at a time")
+    return scales.popitem()[1] if scales else 4
 
 
 def _cmd_eval(args) -> None:
@@ -662,7 +666,8 @@ def build_parser() -> _Parser:
     evaluate.add_argument("--cache-dir", help="where prepared SR-RAW pairs are cached "
                           "(default $XDG_CACHE_HOME/rawzoom_isp/srraw)")
     evaluate.add_argument("--scale", type=int, choices=[2, 4, 8, 16],
-                          help="zoom factor (default: the checkpoints'; 4 for baselines only)")
+                          help="zoom factor (default: the checkpoints'; 4 for baselines only); a checkpoint of a "
+                               "smaller factor that divides it is scored as its zoom, then bicubic for the rest")
     evaluate.add_argument("--tolerance", type=_number_in(0, 64), default=2,
                           help="shift tolerance (px) of the alignment")
     evaluate.add_argument("-o", "--output", required=True, help="output folder")

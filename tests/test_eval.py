@@ -10,8 +10,9 @@ from conftest import SAMPLE
 import rawzoom_isp as rz
 from rawzoom_isp.data import bayer_downscale
 from rawzoom_isp.data.emulated import linear_demosaic
+from rawzoom_isp.errors import ConfigError
 from rawzoom_isp.eval import emulated_cases, evaluate, paired, psnr, ssim, textured_windows
-from rawzoom_isp.eval.evaluate import baseline, color_matched_psnr, score
+from rawzoom_isp.eval.evaluate import ModelMethod, baseline, color_matched_psnr, score
 from rawzoom_isp.eval.metrics import lpips_model
 from rawzoom_isp.eval.stats import by_window, mean_se, paired_rows, units_needed
 from rawzoom_isp.isp import functional as F
@@ -169,6 +170,16 @@ def test_evaluate_writes_tables_with_paired_comparisons_and_figure(tmp_path, tin
     assert "| tiny vs libraw | all |" in table and ("unavailable" in table) == (lpips_model()[0] is None)
 
 
+def test_a_model_scored_at_a_multiple_of_its_factor_is_its_zoom_then_bicubic(tiny_checkpoint):
+    low = next(emulated_cases([str(SAMPLE)], scale=8, size=128, crops=1, phases=[(0, 0)])).low
+    own = ModelMethod(tiny_checkpoint)(low)
+    at_eight = ModelMethod(tiny_checkpoint, scale=8)(low)
+    assert own.shape[-2:] == (64, 64) and at_eight.shape[-2:] == (128, 128)
+    torch.testing.assert_close(at_eight, F.resize(own, 2))
+    with pytest.raises(ConfigError, match="does not divide 6x"):
+        ModelMethod(tiny_checkpoint, scale=6)
+
+
 def test_zoom_and_eval_commands(tmp_path, tiny_checkpoint):
     from rawzoom_isp.cli import main
 
@@ -204,8 +215,14 @@ def test_zoom_and_eval_commands(tmp_path, tiny_checkpoint):
     assert sorted(os.listdir(tmp_path / "ev")) == sorted(["results.json", "results.md", *conditions])
     summary = (tmp_path / "ev" / "results.md").read_text()
     assert all(f"| {condition} | tiny | all |" in summary for condition in conditions)
+    # At 8x a 4x checkpoint is scored as its zoom, then bicubic 2x; --scale 2 is not a multiple of 4.
     assert main(["eval", "--weights", tiny_checkpoint, "--raws", str(SAMPLE), "--scale", "8", "--crops", "1",
-                 "-o", str(tmp_path / "ev8")]) == 1  # the checkpoint zooms 4x
+                 "--size", "128", "--phases", "native", "--no-period", "--geometry", "centred", "--noise", "none",
+                 "-o", str(tmp_path / "ev8")]) == 0
+    assert "| centred-clean | tiny | all |" in (tmp_path / "ev8" / "results.md").read_text()
+    assert main(["eval", "--weights", tiny_checkpoint, "--raws", str(SAMPLE), "--scale", "2", "--crops", "1",
+                 "-o", str(tmp_path / "ev2")]) == 1
+    assert not (tmp_path / "ev2").exists()
     assert main(["zoom", str(tmp_path / "frame.dng"), "-o", str(tmp_path / "c8.png"), "--weights", tiny_checkpoint,
                  "--scale", "8"]) == 1
     assert main(["zoom", str(tmp_path / "small.dng"), "-o", str(tmp_path / "bad.png"), "--weights",

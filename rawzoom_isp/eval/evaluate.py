@@ -67,10 +67,16 @@ def baseline(name: str, low: RawImage, scale: int) -> torch.Tensor:
 class ModelMethod:
     """A checkpoint as a method: ``method(low)`` -> (3, N h, N w) display sRGB. A model trained on
     8-bit RGB gets the LR raw rendered the way its training inputs were (``rgb_render``,
-    ``jpeg_quality`` of its training config)."""
+    ``jpeg_quality`` of its training config). ``scale`` N may be a multiple of the network's factor
+    k: the network's zoom, then bicubic N / k x (what ``rawzoom zoom --centre N`` does); ConfigError
+    otherwise. ``weights="default"``: the shipped model of ``scale``."""
 
     def __init__(self, weights: str, scale: int | None = None):
-        self.zoom = LearnedZoom(weights=weights, scale=scale)
+        self.zoom = LearnedZoom(weights=weights, scale=scale if weights == "default" else None)
+        self.scale = self.zoom.scale if scale is None else int(scale)
+        if self.scale % self.zoom.scale:
+            raise ConfigError(f"{self.zoom.path}: the network zooms {self.zoom.scale}x, which does not divide "
+                              f"{self.scale}x")
         self.raw_input = self.zoom.net.in_channels == 4
         self.pipeline = Pipeline.learned(self.zoom) if self.raw_input else None
         stored = read_checkpoint(self.zoom.path).get("train_config")
@@ -85,11 +91,14 @@ class ModelMethod:
     def __call__(self, low: RawImage) -> torch.Tensor:
         with torch.no_grad():
             if self.raw_input:
-                return self.pipeline(low)
-            normalised = low.normalised()
-            rgb8 = render_rgb8(normalised, low.cfa, low.wb_gains, low.cam_to_srgb, self.rgb_render, self.jpeg_quality)
-            out = self.zoom(rgb8[None])[0]
-            return F.apply_white_balance(out, low.wb_gains, gamma=F.WB_GAMMA, clip=True)
+                out = self.pipeline(low)
+            else:
+                normalised = low.normalised()
+                rgb8 = render_rgb8(normalised, low.cfa, low.wb_gains, low.cam_to_srgb, self.rgb_render,
+                                   self.jpeg_quality)
+                out = F.apply_white_balance(self.zoom(rgb8[None])[0], low.wb_gains, gamma=F.WB_GAMMA, clip=True)
+        rest = self.scale // self.zoom.scale
+        return out if rest == 1 else F.resize(out, rest)
 
 
 def color_matched_psnr(output: torch.Tensor, target: torch.Tensor) -> float:
