@@ -93,6 +93,7 @@ def test_pairing_fov_crop_alignment_and_cache(srraw_root, tmp_path):
     assert np.isfinite(warp).all() and abs(np.linalg.det(warp[:2, :2]) - 1) < 0.1 and n > 0
     entries = os.listdir(tmp_path / "cache")
     assert len(entries) == 1 and entries[0].endswith(".pt")  # one prepared pair cached, atomically
+    assert torch.load(tmp_path / "cache" / entries[0], weights_only=True)["cfa"] == pair.cfa  # readable as cached
     again = SRRawDataset(str(root), scale=4, split="train", patch=None, target_margin=0, align_downscale=1,
                          cache_dir=str(tmp_path / "cache"), augment=False)
     torch.testing.assert_close(again.load(3, again.generator(3)).target, pair.target)

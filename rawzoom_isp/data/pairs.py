@@ -42,12 +42,15 @@ class ZoomPair:
     cache): crop, then convert."""
 
     mosaic: torch.Tensor
-    cfa: str
+    cfa: Cfa
     target: torch.Tensor
     wb_gains: torch.Tensor
     cam_to_srgb: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
     noise: torch.Tensor | None = None
+
+    def __post_init__(self):
+        self.cfa = Cfa(self.cfa)
 
 
 def render_rgb(
@@ -147,7 +150,7 @@ class PairDataset(Dataset, abc.ABC):
         if self.augment:
             mosaic, target, cfa = _random_dihedral(mosaic, target, cfa, generator)
         if self.input_format == "raw":
-            flips = Cfa(cfa).unify_flips()
+            flips = cfa.unify_flips()
             mosaic, target, cfa = mosaic.flip(flips), target.flip(flips), NETWORK_CFA
             network_input = F.pack_bayer(mosaic, cfa)
         else:
@@ -177,10 +180,10 @@ class PairDataset(Dataset, abc.ABC):
         left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
         mosaic = pair.mosaic[..., top:top + size, left:left + size]
         target = pair.target[..., n * top:n * (top + size) + 2 * margin, n * left:n * (left + size) + 2 * margin]
-        return mosaic, target, Cfa(pair.cfa).shifted(top, left)
+        return mosaic, target, pair.cfa.shifted(top, left)
 
 
-def _random_dihedral(mosaic: torch.Tensor, target: torch.Tensor, cfa: str, generator: torch.Generator):
+def _random_dihedral(mosaic: torch.Tensor, target: torch.Tensor, cfa: Cfa, generator: torch.Generator):
     """One of the 8 flips/transposes of an (even-sized) mosaic and its target, drawn uniformly, with
     the pattern that results."""
     transpose, flip_v, flip_h = (bool(b) for b in torch.rand(3, generator=generator) < 0.5)
@@ -189,4 +192,4 @@ def _random_dihedral(mosaic: torch.Tensor, target: torch.Tensor, cfa: str, gener
     dims = [d for d, flag in ((-2, flip_v), (-1, flip_h)) if flag]
     if dims:
         mosaic, target = mosaic.flip(dims), target.flip(dims)
-    return mosaic, target, Cfa(cfa).transformed(flip_v, flip_h, transpose)
+    return mosaic, target, cfa.transformed(flip_v, flip_h, transpose)

@@ -219,7 +219,8 @@ class SRRawDataset(PairDataset):
         target_wb = self._wb(pair, tgt_raw)
         target = F.apply_white_balance(target, 1.0 / target_wb, gamma=F.WB_GAMMA, clip=True)
         mosaic = crop.normalised()
-        return {"mosaic": mosaic, "cfa": crop.cfa, "target": target.half(), "wb_gains": target_wb,
+        # Plain data only: the cache is read back with torch.load(weights_only=True), which refuses a Cfa.
+        return {"mosaic": mosaic, "cfa": str(crop.cfa), "target": target.half(), "wb_gains": target_wb,
                 "cam_to_srgb": crop.cam_to_srgb, "warp": torch.from_numpy(np.asarray(warp)).float(),
                 "noise": _capture_noise(raw)}
 
