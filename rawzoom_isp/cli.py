@@ -288,14 +288,14 @@ def _cmd_zoom(args) -> None:
     torch.set_num_threads(args.threads or idle_cores())
     zoom = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile,
                             progress=not console.quiet)["zoom"]
-    factor = zoom.scale
+    factor = args.scale or zoom.scale
 
     def zoom_one(source: str, targets: list[str]) -> None:
         whole = _without_missing_colour(with_white_balance(read_raw(source, **_raw_options(args)), args.wb))
         if zoom.told_noise:
             whole = with_noise_profile(whole)
         raw = _zoom_region(whole, args)
-        pipe = Pipeline.learned(zoom, **_look(args, raw))
+        pipe = Pipeline.learned(zoom, scale=factor, **_look(args, raw))
         pixels = raw.shape[0] * raw.shape[1] * factor ** 2
         if pixels > args.max_pixels:
             raise RawZoomError(
@@ -304,15 +304,18 @@ def _cmd_zoom(args) -> None:
                 "(--centre, --region) or raise --max-pixels"
             )
 
-        def sized(image):  # --centre N: the model's factor, then a resample to the input's size
-            return resize_to(image, *whole.shape) if args.centre and image.shape[-2:] != whole.shape else image
-
         with torch.no_grad():
             rgb, steps = pipe(raw.bayer.to(device), raw.meta, return_intermediates=True)
+        size = tuple(whole.shape) if args.centre else tuple(rgb.shape[-2:])
+
+        def sized(image):  # --centre N: the zoom, then a resample to the input's size
+            return resize_to(image, *size) if tuple(image.shape[-2:]) != size else image
+
         linear = sized(steps["zoom"].cpu()) if pipe["zoom"].gives == DataKind.LINEAR_RGB else None
         rgb = sized(rgb.cpu())
         _write(targets[0], rgb, raw, args, linear=linear)
-        how = f"learned {factor}x zoom" + (f", resampled to the input's size ({args.centre:g}x)" if args.centre else "")
+        how = f"learned {zoom.scale}x zoom" + (f", bicubic to {factor}x" if factor != zoom.scale else "")
+        how += f", resampled to the input's size ({args.centre:g}x)" if args.centre else ""
         console.say(f"wrote {targets[0]} ({rgb.shape[2]}x{rgb.shape[1]}, {how})")
         if args.compare:
             _write(targets[1], sized(baseline("libraw", raw, factor)), raw, args)
@@ -599,7 +602,9 @@ def build_parser() -> _Parser:
     _output_arguments(zoom, (*IMAGE_FORMATS, "dng"))
     _look_arguments(zoom)
     zoom.add_argument("--scale", type=int,
-                      help="which shipped model, 4 or 8 (default 4); a --weights checkpoint knows its own factor")
+                      help="zoom factor of the shipped zoom, 4 or 8 (default 4; 8 is the 4x network, then bicubic "
+                           "2x); a --weights checkpoint knows its own factor, or zooms a multiple of it with bicubic "
+                           "for the rest")
     zoom.add_argument("--weights", help="a checkpoint (default: the shipped weights)")
     where = zoom.add_mutually_exclusive_group()
     where.add_argument("--centre", "--center", type=_zoom_factor, metavar="N",
@@ -687,7 +692,8 @@ def build_parser() -> _Parser:
     kind.add_argument("--pt2", action="store_true", help="a torch.export program (.pt2)")
     export.add_argument("--pipeline", choices=["learned", "classical"], default="learned")
     export.add_argument("--scale", type=int,
-                        help="which shipped model, 4 or 8 (default 4); a --weights checkpoint knows its own factor")
+                        help="zoom factor of the shipped zoom, 4 or 8 (default 4; 8 is the 4x network, then bicubic "
+                             "2x); a --weights checkpoint knows its own factor")
     export.add_argument("--weights", default="default", help="a checkpoint (default: the shipped weights)")
     export.add_argument("--size", type=_number_in(16, 8192), nargs=2, default=[256, 256], metavar=("H", "W"),
                         help="example mosaic size; height and width stay dynamic")

@@ -58,7 +58,7 @@ NOISE_LAYOUT = "; noise (3, 2) (S, O) per colour R, G, B, variance S x + O of th
 
 def build_program(kind: str = "learned", scale: int | None = None, weights: str = "default", cfa: str = "RGGB",
                   demosaic: str = "malvar2004") -> PipelineProgram:
-    """The program of the learned pipeline (``Pipeline.default``, untiled: the shipped model of
+    """The program of the learned pipeline (``Pipeline.default``, untiled: the shipped zoom of
     ``scale`` or a checkpoint, which knows its factor) or the classical one, for mosaics in ``cfa``."""
     if kind == "learned":
         pipeline = Pipeline.default(scale=scale, weights=weights, tile=0)
@@ -77,10 +77,12 @@ def metadata(program: PipelineProgram) -> dict[str, str]:
     version, the pipeline kind, its zoom factor, the CFA it expects, the input layout and output."""
     from . import __version__
 
-    zoom = program.pipeline["zoom"] if "zoom" in program.pipeline.names else None
+    names = program.pipeline.names
+    zoom = program.pipeline["zoom"].scale if "zoom" in names else 1
+    scale = zoom * (int(program.pipeline["resample"].scale) if "resample" in names else 1)
     return {"rawzoom_isp.version": __version__, "rawzoom_isp.format": "1",
-            "rawzoom_isp.pipeline": "learned" if zoom is not None else "classical",
-            "rawzoom_isp.scale": str(zoom.scale if zoom is not None else 1), "rawzoom_isp.cfa": program.cfa,
+            "rawzoom_isp.pipeline": "learned" if "zoom" in names else "classical",
+            "rawzoom_isp.scale": str(scale), "rawzoom_isp.cfa": program.cfa,
             "rawzoom_isp.inputs": INPUT_LAYOUT + (NOISE_LAYOUT if program.takes_noise else ""),
             "rawzoom_isp.output": "srgb (1, 3, scale H, scale W) display sRGB in [0, 1], stored orientation"}
 

@@ -264,6 +264,11 @@ def test_a_network_told_the_noise_exports_with_a_noise_input_and_zooms_a_raw_wit
     assert "noise (3, 2)" in read_metadata(tmp_path / "told.pt2")["rawzoom_isp.inputs"]
     inputs = example_inputs(48, 64, noise=True)
     torch.testing.assert_close(torch.export.load(tmp_path / "told.pt2").module()(*inputs), program(*inputs))
+    at_four = build_program(scale=4, weights=str(weights))  # its 2x, then bicubic 2x
+    export_program(at_four, tmp_path / "told4.pt2", size=(32, 32))
+    assert read_metadata(tmp_path / "told4.pt2")["rawzoom_isp.scale"] == "4"
+    assert read_metadata(tmp_path / "told.pt2")["rawzoom_isp.scale"] == "2"
+    torch.testing.assert_close(torch.export.load(tmp_path / "told4.pt2").module()(*inputs), at_four(*inputs))
     # A raw without a NoiseProfile: the noise is read from the whole frame, not from the small centre zoomed.
     bare = tmp_path / "bare.dng"
     rz.write_dng(bare, dataclasses.replace(rz.read_raw(SAMPLE), noise_profile=None))

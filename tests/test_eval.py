@@ -180,6 +180,20 @@ def test_a_model_scored_at_a_multiple_of_its_factor_is_its_zoom_then_bicubic(tin
         ModelMethod(tiny_checkpoint, scale=6)
 
 
+def test_a_pipeline_at_a_multiple_of_its_networks_factor_resamples_the_rest(tiny_checkpoint):
+    low = next(emulated_cases([str(SAMPLE)], scale=8, size=128, crops=1, phases=[(0, 0)])).low
+    own = rz.Pipeline.default(weights=tiny_checkpoint)
+    at_eight = rz.Pipeline.default(scale=8, weights=tiny_checkpoint)
+    assert own.names[-1] == "gamma" and at_eight.names[-1] == "resample"
+    with torch.no_grad():
+        torch.testing.assert_close(at_eight(low), F.resize(own(low), 2))
+    for bad in (2, 6):
+        with pytest.raises(ConfigError, match=f"{bad}x is not a multiple"):
+            rz.Pipeline.default(scale=bad, weights=tiny_checkpoint)
+    with pytest.raises(ConfigError, match="cannot zoom 6x"):
+        rz.Pipeline.learned(own["zoom"], scale=6)
+
+
 def test_zoom_and_eval_commands(tmp_path, tiny_checkpoint):
     from rawzoom_isp.cli import main
 
@@ -223,8 +237,13 @@ def test_zoom_and_eval_commands(tmp_path, tiny_checkpoint):
     assert main(["eval", "--weights", tiny_checkpoint, "--raws", str(SAMPLE), "--scale", "2", "--crops", "1",
                  "-o", str(tmp_path / "ev2")]) == 1
     assert not (tmp_path / "ev2").exists()
-    assert main(["zoom", str(tmp_path / "frame.dng"), "-o", str(tmp_path / "c8.png"), "--weights", tiny_checkpoint,
-                 "--scale", "8"]) == 1
+    # --scale: a multiple of the checkpoint's factor, the rest bicubic; 6x is not one of 4x.
+    assert main(["zoom", str(tmp_path / "small.dng"), "-o", str(tmp_path / "z8.png"), "--weights", tiny_checkpoint,
+                 "--scale", "8"]) == 0
+    assert rz.imageio.read_image(tmp_path / "z8.png").shape == (3, 512, 768)
+    assert main(["zoom", str(tmp_path / "small.dng"), "-o", str(tmp_path / "z6.png"), "--weights", tiny_checkpoint,
+                 "--scale", "6"]) == 1
+    assert not (tmp_path / "z6.png").exists()
     assert main(["zoom", str(tmp_path / "small.dng"), "-o", str(tmp_path / "bad.png"), "--weights",
                  str(tmp_path / "absent.pt")]) == 1
     assert not (tmp_path / "bad.png").exists()

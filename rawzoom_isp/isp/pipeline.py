@@ -13,7 +13,7 @@ from ..errors import ConfigError, PipelineError, ShapeError
 from ..raw.image import RawImage, RawMeta
 from ..tomlfile import read_toml
 from .base import Stage
-from .classical import BayerPack, BlackLevel, ColorMatrix, Demosaic, Exposure, Gamma, WhiteBalance
+from .classical import BayerPack, BlackLevel, ColorMatrix, Demosaic, Exposure, Gamma, Resize, WhiteBalance
 from .kinds import DataKind
 from .registry import stage_class
 
@@ -159,26 +159,35 @@ class Pipeline(nn.Module):
 
     @classmethod
     def default(cls, scale: int | None = None, weights: str = "default", **zoom_options) -> Pipeline:
-        """The learned-zoom graph with the shipped weights of ``scale`` (default 4), or a checkpoint's
-        (its own zoom factor; a ``scale`` given must agree): see ``learned``. ``zoom_options`` go to
-        the ``learned_zoom`` stage (tile, progress), except ``rendering_stages``'s (space, exposure,
-        auto_bright, highlights)."""
+        """The shipped learned zoom of ``scale`` (default 4; at 8x the 4x network, then bicubic 2x), or
+        a checkpoint's (its own factor, or a ``scale`` it divides): see ``learned``. ``zoom_options``
+        go to the ``learned_zoom`` stage (tile, progress), except ``rendering_stages``'s (space,
+        exposure, auto_bright, highlights)."""
         look = {k: zoom_options.pop(k) for k in _LOOK if k in zoom_options}
-        return cls.learned(stage_class("learned_zoom")(weights=weights, scale=scale, **zoom_options), **look)
+        zoom = stage_class("learned_zoom")(weights=weights, scale=scale, **zoom_options)
+        return cls.learned(zoom, scale=scale, **look)
 
     @classmethod
-    def learned(cls, zoom: Stage, **look) -> Pipeline:
-        """black -> pack -> the learned zoom stage; then, for a network with linear output, white
-        balance, colour matrix, exposure and gamma (``rendering_stages``, with ``look``); for a
-        display-output network (the paper's), white balance in gamma space. Output: display RGB, N x
-        the mosaic."""
+    def learned(cls, zoom: Stage, scale: int | None = None, **look) -> Pipeline:
+        """black -> pack -> the learned zoom stage (its network zooms N x); then, for a network with
+        linear output, white balance, colour matrix, exposure and gamma (``rendering_stages``, with
+        ``look``); for a display-output network (the paper's), white balance in gamma space. Output:
+        display RGB, ``scale`` (default N) x the mosaic: a ``scale`` that is a multiple of N is the
+        network's zoom, then a bicubic resample of the display image for the rest ("resample")."""
         stages = [("black", BlackLevel()), ("pack", BayerPack()), ("zoom", zoom)]
         if zoom.gives == DataKind.LINEAR_RGB:
-            return cls(stages + rendering_stages(**look))
-        if look:
+            stages += rendering_stages(**look)
+        elif look:
             raise ConfigError(f"a network with display output renders as it was trained; {', '.join(look)} "
                               "do not apply")
-        return cls(stages + [("wb", WhiteBalance(space="display"))])
+        else:
+            stages.append(("wb", WhiteBalance(space="display")))
+        if scale is not None and int(scale) != zoom.scale:
+            if int(scale) < zoom.scale or int(scale) % zoom.scale:
+                raise ConfigError(f"a {zoom.scale}x network cannot zoom {scale}x: the scale must be a multiple of "
+                                  "its factor")
+            stages.append(("resample", Resize(int(scale) // zoom.scale)))
+        return cls(stages)
 
 
 def rendering_stages(*, color_matrix: bool = True, space: str = "srgb", exposure: float = 0.0,

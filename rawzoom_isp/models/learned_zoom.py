@@ -76,11 +76,13 @@ def zoom_input(net: torch.nn.Module, x: torch.Tensor, cfa: str | None = None, wb
 class LearnedZoom(Stage):
     """Packed raw (or, for an RGB-trained network, display RGB) -> RGB zoomed N x the mosaic: linear
     camera RGB before white balance for a network with linear output, else display RGB before white
-    balance (the paper). ``weights``: a checkpoint path (its network knows its zoom factor; a
-    ``scale`` given must agree), or "default" for the shipped weights of ``scale`` (default 4). Any
-    CFA (unified by flips); inputs larger than ``tile`` (input pixels) run in tiles (``tile=0``:
-    never, as for export). The network follows the input's device, and its dtype (fp16/bf16 on a CPU
-    compute in fp32)."""
+    balance (the paper). N is the network's own factor (``scale`` after construction). ``weights``: a
+    checkpoint path, or "default" for the shipped network of a ``scale`` x zoom (default 4); a
+    ``scale`` given must be a multiple of the network's factor, and ``Pipeline.default`` /
+    ``Pipeline.learned(zoom, scale)`` resample the rest (the shipped 8x zoom is the 4x network, then
+    bicubic 2x). Any CFA (unified by flips); inputs larger than ``tile`` (input pixels) run in tiles
+    (``tile=0``: never, as for export). The network follows the input's device, and its dtype
+    (fp16/bf16 on a CPU compute in fp32)."""
 
     gives = DataKind.DISPLAY_RGB
     halo = None  # it tiles itself (run_tiled)
@@ -92,9 +94,9 @@ class LearnedZoom(Stage):
         self.path = default_weights(4 if scale is None else int(scale)) if weights == "default" else weights
         self.net = load_model(self.path).to(memory_format=torch.channels_last)
         self.scale = self.net.config["scale"]
-        if scale is not None and int(scale) != self.scale:
-            raise ConfigError(f"{self.path}: the network zooms {self.scale}x, not {scale}x (a checkpoint knows its "
-                              "zoom factor: leave the scale out)")
+        if scale is not None and (int(scale) < self.scale or int(scale) % self.scale):
+            raise ConfigError(f"{self.path}: the network zooms {self.scale}x; {scale}x is not a multiple of it (a "
+                              "checkpoint knows its zoom factor: leave the scale out)")
         self.takes = frozenset({DataKind.PACKED if self.net.in_channels == 4 else DataKind.DISPLAY_RGB})
         self.gives = DataKind.LINEAR_RGB if self.net.config["output"] == "linear" else DataKind.DISPLAY_RGB
 
