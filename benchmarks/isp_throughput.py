@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, timeit  # noqa: E402
+from common import RAWPY_TO_PNG, machine, run_measured, timeit  # noqa: E402
 
 import rawzoom_isp as rz  # noqa: E402
 
@@ -40,36 +39,6 @@ def libraw(path: str, half: bool):
 
     with rawpy.imread(path) as raw:
         return raw.postprocess(half_size=half, use_camera_wb=True, no_auto_bright=True, output_bps=16, user_flip=0)
-
-
-RAWPY_TO_PNG = """
-import sys, cv2, rawpy
-with rawpy.imread(sys.argv[1]) as raw:
-    rgb = raw.postprocess(use_camera_wb=True, output_bps=16)
-cv2.imwrite(sys.argv[2], rgb[..., ::-1])
-"""
-
-
-# Forks and measures a command from a small process: a child forked from this one (torch loaded) would
-# count this process's resident pages in its own peak before it execs.
-MEASURE = """
-import os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status))
-"""
-
-
-def run_measured(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak resident MiB) of one fresh process running ``command``; raises if it fails."""
-    result = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True)
-    wall, peak, code = result.stdout.split()
-    if int(code):
-        raise RuntimeError(f"{' '.join(command)} failed (exit {code}): {result.stderr[-2000:]}")
-    return float(wall), float(peak)
 
 
 def user_commands(files: list[str], repeat: int) -> None:

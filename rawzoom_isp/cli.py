@@ -275,6 +275,7 @@ def _cmd_zoom(args) -> None:
     from .isp import Pipeline
     from .isp.functional import resize_to
     from .isp.white_balance import with_white_balance
+    from .models.learned_zoom import DEFAULT_TILE
     from .raw import read_raw
     from .synth import with_noise_profile
 
@@ -286,8 +287,8 @@ def _cmd_zoom(args) -> None:
     _check_outputs(outputs + compared, args, inputs)
     device = _device(args.device)
     torch.set_num_threads(args.threads or idle_cores())
-    zoom = Pipeline.default(scale=args.scale, weights=args.weights or "default", tile=args.tile,
-                            progress=not console.quiet)["zoom"]
+    zoom = Pipeline.default(scale=args.scale, weights=args.weights or "default",
+                            tile=DEFAULT_TILE if args.tile is None else args.tile, progress=not console.quiet)["zoom"]
     factor = args.scale or zoom.scale
 
     def zoom_one(source: str, targets: list[str]) -> None:
@@ -615,8 +616,8 @@ def build_parser() -> _Parser:
     zoom.add_argument("--compare", action="store_true",
                       help="also write OUT_libraw: LibRaw's AHD render of the same raw, bicubic N x")
     zoom.add_argument("--device", default="cpu", help="torch device for the network (cpu, cuda, cuda:1, ...)")
-    zoom.add_argument("--tile", type=_number_in(0, 1 << 16), default=256,
-                      help="tile size in packed pixels (memory per tile; 0: one piece)")
+    zoom.add_argument("--tile", type=_number_in(0, 1 << 16),
+                      help="tile size in packed pixels (memory per tile; default 512; 0: one piece)")
     zoom.add_argument("--threads", type=_number_in(0, 1024), default=0,
                       help="CPU threads (default: the cores other processes leave idle, at least 1)")
     zoom.add_argument("--max-pixels", type=_number_in(1, 1e12, float), default=100e6,

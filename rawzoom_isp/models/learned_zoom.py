@@ -22,7 +22,10 @@ from ..synth.noise import estimate_packed_noise
 from .checkpoint import default_weights, load_model
 from .registry import told_noise
 
-DEFAULT_TILE = 256
+# Input pixels per tile side. Tiles overlap by the receptive radius (34 packed px for the shipped
+# network), so small tiles recompute much: a 12 MP digital zoom took 9.6 s with 256 and 7.7 s with 512,
+# and less memory (benchmarks/RESULTS.md).
+DEFAULT_TILE = 512
 
 
 def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, zoom: int, tile: int, overlap: int,
