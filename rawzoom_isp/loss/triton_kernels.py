@@ -251,10 +251,17 @@ def _grad_cols_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, log
     tl.store(do_ptr + image * N * C + cols[:, None] * C + co[None, :], grad, mask=col_mask[:, None] & co_mask[None, :])
 
 
-# Block configurations. On a GPU: tiles for the tensor cores; under the interpreter (CPU tests):
-# large tiles, since it runs one program at a time.
-GPU_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=32, BLOCK_CO=64, num_warps=4, num_stages=2)
-INTERPRETER_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=64, BLOCK_CO=64)
+# Block configurations. On a GPU: tensor-core tiles that fit the register file without spilling
+# (ptxas for sm_90, checked in tests/test_cobi_kernels.py; with BLOCK_C = 32 and 4 warps the backward
+# spilled 440-460 bytes per thread). The backward computes BLOCK_CO channels of dT / dO per program and
+# each program recomputes D for its tile pairs, so BLOCK_CO spans all of C up to MAX_BLOCK_CO: 8 warps
+# hold its 64 x 128 accumulator, without software pipelining (2 stages spilled 40 bytes in the l2
+# column kernel). Under the interpreter (CPU tests): large tiles, since it runs one
+# program at a time.
+GPU_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=16, num_warps=4, num_stages=2)
+GPU_BACKWARD_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=16, num_warps=8, num_stages=1)
+INTERPRETER_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=64)
+MAX_BLOCK_CO = 128
 PRECISIONS = ("tf32x3", "ieee")
 PRECISION = os.environ.get("RAWZOOM_COBI_PRECISION", "tf32x3")
 if PRECISION not in PRECISIONS:
@@ -270,10 +277,13 @@ KERNELS = {
 }
 
 
-def _config(with_co: bool = False) -> dict:
-    config = dict(INTERPRETER_CONFIG if interpreting() else GPU_CONFIG)
-    if not with_co:
-        config.pop("BLOCK_CO")
+def block_config(channels: int | None = None) -> dict:
+    """The forward's blocks, or with ``channels`` the backward's: BLOCK_CO the power of two that
+    holds them, from 16 (the least dot dimension) to MAX_BLOCK_CO."""
+    if channels is None:
+        return dict(INTERPRETER_CONFIG if interpreting() else GPU_CONFIG)
+    config = dict(INTERPRETER_CONFIG if interpreting() else GPU_BACKWARD_CONFIG)
+    config["BLOCK_CO"] = min(MAX_BLOCK_CO, max(16, triton.next_power_of_2(channels)))
     return config
 
 
@@ -294,7 +304,7 @@ def triton_forward(targets, outputs, pos_tgt, pos_out, kind, distance, h, eps, s
     batch, n_tgt, channels = t.shape
     n_out = o.shape[1]
     flags = dict(COSINE=distance == "cosine", SPATIAL=spatial == "distance", PRECISION=PRECISION)
-    config = _config()
+    config = block_config()
     args = (t, o, tn, on, pt, po)
     best = t.new_empty(batch, n_out)
     arg = torch.empty(batch, n_out, dtype=torch.long, device=t.device)
@@ -324,7 +334,7 @@ def triton_dense_backward(coef, targets, outputs, pos_tgt, pos_out, row_min, row
     coef = coef.float().contiguous()
     r = t.new_zeros(batch, n_tgt).scatter_add_(1, arg, coef)
     flags = dict(COSINE=distance == "cosine", SPATIAL=spatial == "distance", PRECISION=PRECISION)
-    config = _config(with_co=True)
+    config = block_config(channels)
     d_t = torch.empty_like(t)
     d_o = torch.empty_like(o)
     through_min = t.new_empty(batch, n_tgt)
