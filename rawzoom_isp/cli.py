@@ -316,7 +316,7 @@ def _cmd_zoom(args) -> None:
         rgb = sized(rgb.cpu())
         _write(targets[0], rgb, raw, args, linear=linear)
         how = f"learned {zoom.scale}x zoom" + (f", bicubic to {factor}x" if factor != zoom.scale else "")
-        how += f", resampled to the input's size ({args.centre:g}x)" if args.centre else ""
+        how += f", resampled to the input's size ({args.centre:g}x)" if args.centre and args.centre != factor else ""
         console.say(f"wrote {targets[0]} ({rgb.shape[2]}x{rgb.shape[1]}, {how})")
         if args.compare:
             _write(targets[1], sized(baseline("libraw", raw, factor)), raw, args)
