@@ -256,8 +256,7 @@ def _grad_cols_kernel(t_ptr, o_ptr, tn_ptr, on_ptr, pt_ptr, po_ptr, min_ptr, log
 # spilled 440-460 bytes per thread). The backward computes BLOCK_CO channels of dT / dO per program and
 # each program recomputes D for its tile pairs, so BLOCK_CO spans all of C up to MAX_BLOCK_CO: 8 warps
 # hold its 64 x 128 accumulator, without software pipelining (2 stages spilled 40 bytes in the l2
-# column kernel). Under the interpreter (CPU tests): large tiles, since it runs one
-# program at a time.
+# column kernel). Under the interpreter (CPU tests): large tiles, since it runs one program at a time.
 GPU_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=16, num_warps=4, num_stages=2)
 GPU_BACKWARD_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=16, num_warps=8, num_stages=1)
 INTERPRETER_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_C=64)
