@@ -15,6 +15,7 @@ import rawzoom_isp as rz
 from rawzoom_isp.errors import CheckpointError, ConfigError
 from rawzoom_isp.models import build_model, load_model, save_checkpoint
 from rawzoom_isp.train import load_config, lr_at, train, training_seconds
+from rawzoom_isp.train.trainer import read_metrics
 
 TINY = dict(arch="packed", width=8, blocks=2)
 
@@ -126,7 +127,7 @@ def test_training_writes_metrics_checkpoints_and_learns(tmp_path, model):
     final = train(_config(tmp_path, steps=30, model=model), progress=False)
     run = tmp_path / "run"
     lines = (run / "metrics.csv").read_text().splitlines()
-    assert lines[0] == "step,loss,lr,seconds" and len(lines) == 11
+    assert lines[0] == "step,loss,lr,seconds,val_loss" and len(lines) == 11
     losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0]
     trained = load_model(final)
@@ -284,3 +285,32 @@ def test_a_network_told_the_noise_fine_tunes_from_a_blind_one(tmp_path, tiny_che
     with pytest.raises(ConfigError, match="carry none"):
         train(_config(tmp_path / "unknown", steps=1, model={"noise_input": True}, data={"noise_match": False}),
               progress=False)
+
+
+def test_the_held_out_loss_is_logged_and_a_flat_run_stops_and_stays_stopped(tmp_path):
+    # lr 1e-12: the weights stay put, so the held-out loss (fixed batches, fixed sampling) is flat.
+    config = _config(tmp_path, steps=30, optim={"lr": 1e-12},
+                     train={"val_every": 2, "val_batches": 2, "patience": 2, "min_delta": 0.01})
+    final = train(config, progress=False)
+    rows = read_metrics(str(tmp_path / "run"))
+    held = [r for r in rows if "val_loss" in r]
+    assert [r["step"] for r in held] == [2, 4, 6] and held[0]["val_loss"] == held[1]["val_loss"] == held[2]["val_loss"]
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 6
+    assert "val_loss" in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0]
+    assert train(config, resume=True, progress=False) == final  # stopped flat: resuming does not train on
+    assert read_metrics(str(tmp_path / "run")) == rows
+    # Learning, it runs its steps; without patience it never stops early.
+    learning = _config(tmp_path / "learning", steps=8, train={"val_every": 4, "val_batches": 1})
+    train(learning, progress=False)
+    assert [r["step"] for r in read_metrics(str(tmp_path / "learning" / "run")) if "val_loss" in r] == [4, 8]
+    with pytest.raises(ConfigError, match="give val_every"):
+        load_config(_config(tmp_path, train={"patience": 3}))
+
+
+def test_flattened_needs_patience_values_that_fail_to_beat_the_best_before_them():
+    from rawzoom_isp.train.trainer import flattened
+
+    assert not flattened([1.0, 0.9, 0.95, 0.96], patience=0, min_delta=0.01)
+    assert not flattened([1.0, 0.9], patience=2, min_delta=0.01)
+    assert flattened([1.0, 0.9, 0.895, 0.91], patience=2, min_delta=0.01)
+    assert not flattened([1.0, 0.9, 0.85, 0.91], patience=2, min_delta=0.01)

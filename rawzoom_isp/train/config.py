@@ -72,7 +72,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "optim": {"lr": 1e-4, "decay": 0.05, "decay_steps": 20000, "batch_size": 4, "steps": 1000},
     "train": {"out": "runs/zoom", "checkpoint_every": 100, "log_every": 10, "device": "auto", "seed": 0,
               "threads": 0,
-              "freeze": []},  # names (prefixes) of parameters kept as initialised, e.g. ["body"]
+              "freeze": [],  # names (prefixes) of parameters kept as initialised, e.g. ["body"]
+              # Held-out loss every val_every steps (0: never) on val_batches fixed batches of fresh pairs;
+              # with patience, the run stops once it has flattened (``trainer.flattened``).
+              "val_every": 0, "val_batches": 4, "patience": 0, "min_delta": 0.01},
 }
 
 _INT, _FLOAT, _BOOL, _STR = (int,), (int, float), (bool,), (str,)
@@ -99,6 +102,8 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("optim", "steps"): (_INT, 1, 10**9),
     ("train", "out"): _STR, ("train", "checkpoint_every"): (_INT, 1, 10**9), ("train", "log_every"): (_INT, 1, 10**9),
     ("train", "device"): _STR, ("train", "seed"): (_INT, 0, 2**63 - 1), ("train", "threads"): (_INT, 0, 1024),
+    ("train", "val_every"): (_INT, 0, 10**9), ("train", "val_batches"): (_INT, 1, 4096),
+    ("train", "patience"): (_INT, 0, 10**6), ("train", "min_delta"): (_FLOAT, 0, 1),
 }
 _OPTIONAL = {("loss", "patch_size"): (_INT, 1, 64), ("loss", "sample"): (_INT, 1, 10**8),
              ("loss", "rgb_weight"): (_FLOAT, 0, 1e6), ("loss", "vgg_weight"): (_FLOAT, 0, 1e6),
@@ -233,6 +238,8 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike, overrides: list[s
     from ..models import build_model
 
     _check_device(merged["train"]["device"])
+    if merged["train"]["patience"] and not merged["train"]["val_every"]:
+        raise ConfigError("[train] patience stops a run on its held-out loss: give val_every (steps) as well")
     with torch.device("meta"):  # checks the network's options without allocating it
         build_model(model_config(merged))
     return merged

@@ -1,6 +1,7 @@
 """The training loop: any pair source, L1 / CoBi / contextual loss, Adam with the original's
 decaying learning rate lr * decay^(step / decay_steps), atomic checkpoints, exact resume, metrics
-as JSONL and CSV, tqdm progress, DistributedDataParallel under torchrun.
+as JSONL and CSV, tqdm progress, DistributedDataParallel under torchrun; optionally a held-out
+loss on fixed fresh pairs, and a stop once it has flattened.
 
 Samples are a deterministic stream: global position g = (step * world + rank) * batch + j takes pair
 perm_epoch[g mod n] of epoch g div n (perm seeded by the data seed), so an interrupted run resumed
@@ -99,6 +100,25 @@ def _batch(dataset, step: int, batch_size: int, rank: int, world: int, seed: int
     return torch.utils.data.default_collate(samples)
 
 
+HELD_OUT_EPOCH = 2**62  # the sampler's epoch of held-out pairs: no training step reaches it
+
+
+def held_out_batches(dataset, batches: int, batch_size: int) -> list[dict]:
+    """``batches`` fixed batches of fresh pairs: windows, flips and noise of an epoch training never
+    draws (the same source files; not a held-out camera)."""
+    n = len(dataset)
+    samples = [dataset.sample(i % n, HELD_OUT_EPOCH + i // n) for i in range(batches * batch_size)]
+    return [torch.utils.data.default_collate(samples[k:k + batch_size]) for k in range(0, len(samples), batch_size)]
+
+
+def flattened(history: list[float], patience: int, min_delta: float) -> bool:
+    """Whether a held-out loss has flattened: none of its last ``patience`` values beat the best before
+    them by more than ``min_delta`` (relative). Never with ``patience`` 0."""
+    if patience <= 0 or len(history) <= patience:
+        return False
+    return min(history[-patience:]) > min(history[:-patience]) * (1 - min_delta)
+
+
 def read_metrics(run: str) -> list[dict]:
     """The rows of a run folder's metrics.jsonl ([] when there is none yet)."""
     path = os.path.join(run, "metrics.jsonl")
@@ -124,7 +144,7 @@ class _MetricsLog:
     by the interrupted run) are dropped so that each step appears once. ``seconds`` counts training
     time since the run began, across resumes (``elapsed``: what the kept rows had counted)."""
 
-    FIELDS = ("step", "loss", "lr", "seconds")
+    FIELDS = ("step", "loss", "lr", "seconds", "val_loss")
 
     def __init__(self, out: str, resume_step: int | None):
         self.jsonl, self.csv = os.path.join(out, "metrics.jsonl"), os.path.join(out, "metrics.csv")
@@ -138,7 +158,7 @@ class _MetricsLog:
         with atomic_path(self.csv) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(self.FIELDS)
-            writer.writerows([r[k] for k in self.FIELDS] for r in rows)
+            writer.writerows([r.get(k, "") for k in self.FIELDS] for r in rows)
 
     @staticmethod
     def _read(path: str) -> list[dict]:
@@ -167,7 +187,7 @@ class _MetricsLog:
         with open(self.jsonl, "a") as fh:
             fh.write(json.dumps(row) + "\n")
         with open(self.csv, "a", newline="") as fh:
-            csv.writer(fh).writerow([row[k] for k in self.FIELDS])
+            csv.writer(fh).writerow([row.get(k, "") for k in self.FIELDS])
 
 
 RUN_FILES = ("last.pt", "model.pt", "metrics.jsonl", "metrics.csv")
@@ -225,11 +245,14 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
         parameter.requires_grad_(not name.startswith(frozen) if frozen else True)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=optim["lr"])
     step, last, final = 0, os.path.join(out, "last.pt"), os.path.join(out, "model.pt")
+    run = cfg["train"]
+    history = []  # the held-out loss so far
     if resume:
         step = _resume(model, optimizer, last)
-        if step >= optim["steps"]:
+        history = [r["val_loss"] for r in read_metrics(out) if "val_loss" in r and r["step"] <= step]
+        if step >= optim["steps"] or flattened(history, run["patience"], run["min_delta"]):
             if os.path.isfile(final):
-                return final  # finished earlier: nothing to do
+                return final  # finished (or stopped flat) earlier: nothing to do
             if step > optim["steps"]:
                 raise TrainingError(f"{last}: at step {step}, beyond [optim] steps {optim['steps']}; raise the steps "
                                     "to go on")
@@ -241,6 +264,7 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     if isinstance(loss_fn, torch.nn.Module):
         loss_fn.to(device)
     network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    held_out = held_out_batches(dataset, run["val_batches"], optim["batch_size"]) if run["val_every"] else []
     metrics = _MetricsLog(out, step if resume else None) if rank == 0 else None
     from tqdm.auto import tqdm
 
@@ -252,16 +276,7 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
             group["lr"] = lr
         batch = _batch(dataset, step, optim["batch_size"], rank, world, data["seed"])
         network.train()
-        gains = batch["wb_gains"].to(device)
-        told = (batch["noise"].to(device),) if noise_input else ()
-        output = network(batch["input"].to(device, memory_format=torch.channels_last), gains, *told)
-        if model.config["output"] == "linear":
-            output = render_linear(output, gains, batch["cam_to_srgb"].to(device),
-                                       _render_of(batch))
-            target = batch["target"].to(device)
-        else:
-            target = remove_white_balance(batch["target"], batch["wb_gains"], batch["target_white_balanced"]).to(device)
-        loss = loss_fn(output, target)
+        loss = batch_loss(network, loss_fn, batch, device, noise_input)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise TrainingError(f"{out}: the loss became {loss_value} at step {step}; lower [optim] lr and resume "
@@ -271,18 +286,53 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
         optimizer.step()
         step += 1
         bar.update(1)
+        row = {"step": step, "loss": loss_value, "lr": lr, "seconds": round(time.time() - started, 3)}
+        if run["val_every"] and (step % run["val_every"] == 0 or step == optim["steps"]):
+            row["val_loss"] = held_out_loss(network, loss_fn, held_out, device, noise_input)
+            history.append(row["val_loss"])
+        stop = "val_loss" in row and flattened(history, run["patience"], run["min_delta"])
         if rank == 0:
-            if step % cfg["train"]["log_every"] == 0 or step == optim["steps"]:
-                metrics.write({"step": step, "loss": loss_value, "lr": lr, "seconds": round(time.time() - started, 3)})
+            if "val_loss" in row or step % run["log_every"] == 0 or step == optim["steps"]:
+                metrics.write(row)
                 bar.set_postfix(loss=f"{loss_value:.4f}")
-            if step % cfg["train"]["checkpoint_every"] == 0 or step == optim["steps"]:
+            if stop or step % run["checkpoint_every"] == 0 or step == optim["steps"]:
                 save_checkpoint(last, model, optimizer=optimizer.state_dict(), step=step, train_config=cfg)
+        if stop:
+            log.info("%s: the held-out loss flattened at step %d (best %.5f)", out, step, min(history))
+            break
     bar.close()
     if rank == 0:
         save_checkpoint(final, model, step=step, train_config=cfg)
     if world > 1:
         dist.barrier()
     return final
+
+
+def batch_loss(network, loss_fn, batch: dict, device: torch.device, noise_input: bool) -> torch.Tensor:
+    """The loss of the network's output for a batch of pairs, against its target: rendered to display
+    RGB first for a network with linear output, white balance removed from the target for one with
+    display output (the paper's)."""
+    gains = batch["wb_gains"].to(device)
+    told = (batch["noise"].to(device),) if noise_input else ()
+    output = network(batch["input"].to(device, memory_format=torch.channels_last), gains, *told)
+    model = network.module if isinstance(network, torch.nn.parallel.DistributedDataParallel) else network
+    if model.config["output"] == "linear":
+        output = render_linear(output, gains, batch["cam_to_srgb"].to(device), _render_of(batch))
+        target = batch["target"].to(device)
+    else:
+        target = remove_white_balance(batch["target"], batch["wb_gains"], batch["target_white_balanced"]).to(device)
+    return loss_fn(output, target)
+
+
+def held_out_loss(network, loss_fn, batches: list[dict], device: torch.device, noise_input: bool) -> float:
+    """Mean loss over the held-out batches, in eval mode, with a fixed random state (a sampled loss
+    such as CoBi's draws the same positions each time)."""
+    network.eval()
+    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        total = sum(float(batch_loss(network, loss_fn, batch, device, noise_input)) for batch in batches)
+    network.train()
+    return total / len(batches)
 
 
 def _resume(model: torch.nn.Module, optimizer: torch.optim.Optimizer, last: str) -> int:
