@@ -394,13 +394,17 @@ def _eval_scale(weights: list[str], scale: int | None) -> int:
     """The zoom factor of an evaluation: ``--scale``, which each checkpoint's factor must divide (a
     smaller one is scored as its zoom, then bicubic for the rest); else the checkpoints' (they must
     agree); else 4."""
+    from .isp.pipeline import resample_factor
     from .models import checkpoint_scale
 
     scales = {path: checkpoint_scale(path) for path in weights}
     named = ", ".join(f"{os.path.basename(p)} {s}x" for p, s in scales.items())
     if scale is not None:
-        if any(scale % s for s in scales.values()):
-            raise RawZoomError(f"--scale {scale} is not a multiple of every checkpoint's zoom factor ({named})")
+        for path, factor in scales.items():
+            try:
+                resample_factor(factor, scale)
+            except RawZoomError as exc:
+                raise RawZoomError(f"--scale {scale}: {os.path.basename(path)}: {exc}") from None
         return scale
     if len(set(scales.values())) > 1:
         raise RawZoomError(f"the checkpoints disagree on the zoom factor ({named}); give --scale (a multiple of "

@@ -30,7 +30,7 @@ from ..atomic import atomic_path
 from ..data.pairs import RGB_RENDERS, render_rgb, render_rgb8
 from ..errors import CheckpointError, ConfigError, DataError
 from ..isp import functional as F
-from ..isp.pipeline import Pipeline
+from ..isp.pipeline import Pipeline, resample_factor
 from ..models.checkpoint import read_checkpoint
 from ..models.learned_zoom import LearnedZoom
 from ..raw.dng import libraw_render_mosaic
@@ -72,13 +72,10 @@ class ModelMethod:
     otherwise. ``weights="default"``: the shipped model of ``scale``."""
 
     def __init__(self, weights: str, scale: int | None = None):
-        self.zoom = LearnedZoom(weights=weights, scale=scale if weights == "default" else None)
-        self.scale = self.zoom.scale if scale is None else int(scale)
-        if self.scale % self.zoom.scale:
-            raise ConfigError(f"{self.zoom.path}: the network zooms {self.zoom.scale}x, which does not divide "
-                              f"{self.scale}x")
+        self.zoom = LearnedZoom(weights=weights, scale=scale)
+        self.rest = resample_factor(self.zoom.scale, scale)
         self.raw_input = self.zoom.net.in_channels == 4
-        self.pipeline = Pipeline.learned(self.zoom) if self.raw_input else None
+        self.pipeline = Pipeline.learned(self.zoom, scale=scale) if self.raw_input else None
         stored = read_checkpoint(self.zoom.path).get("train_config")
         data = stored.get("data") if isinstance(stored, dict) else None
         data = data if isinstance(data, dict) else {}
@@ -91,14 +88,11 @@ class ModelMethod:
     def __call__(self, low: RawImage) -> torch.Tensor:
         with torch.no_grad():
             if self.raw_input:
-                out = self.pipeline(low)
-            else:
-                normalised = low.normalised()
-                rgb8 = render_rgb8(normalised, low.cfa, low.wb_gains, low.cam_to_srgb, self.rgb_render,
-                                   self.jpeg_quality)
-                out = F.apply_white_balance(self.zoom(rgb8[None])[0], low.wb_gains, gamma=F.WB_GAMMA, clip=True)
-        rest = self.scale // self.zoom.scale
-        return out if rest == 1 else F.resize(out, rest)
+                return self.pipeline(low)
+            normalised = low.normalised()
+            rgb8 = render_rgb8(normalised, low.cfa, low.wb_gains, low.cam_to_srgb, self.rgb_render, self.jpeg_quality)
+            out = F.apply_white_balance(self.zoom(rgb8[None])[0], low.wb_gains, gamma=F.WB_GAMMA, clip=True)
+        return out if self.rest == 1 else F.resize(out, self.rest)
 
 
 def color_matched_psnr(output: torch.Tensor, target: torch.Tensor) -> float:

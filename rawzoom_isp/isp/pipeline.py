@@ -182,12 +182,20 @@ class Pipeline(nn.Module):
                               "do not apply")
         else:
             stages.append(("wb", WhiteBalance(space="display")))
-        if scale is not None and int(scale) != zoom.scale:
-            if int(scale) < zoom.scale or int(scale) % zoom.scale:
-                raise ConfigError(f"a {zoom.scale}x network cannot zoom {scale}x: the scale must be a multiple of "
-                                  "its factor")
-            stages.append(("resample", Resize(int(scale) // zoom.scale)))
+        rest = resample_factor(zoom.scale, scale)
+        if rest != 1:
+            stages.append(("resample", Resize(rest)))
         return cls(stages)
+
+
+def resample_factor(network: int, scale: int | None) -> int:
+    """What a ``network`` x zoom leaves to a bicubic resample to zoom ``scale`` x (1 for None): scale /
+    network; ConfigError unless ``scale`` is a multiple of ``network``."""
+    if scale is None:
+        return 1
+    if int(scale) < network or int(scale) % network:
+        raise ConfigError(f"a {network}x network cannot zoom {scale}x: the scale must be a multiple of its factor")
+    return int(scale) // network
 
 
 def rendering_stages(*, color_matrix: bool = True, space: str = "srgb", exposure: float = 0.0,

@@ -15,6 +15,7 @@ import torch
 from ..errors import ConfigError, DataError
 from ..isp.base import Stage, needs_meta
 from ..isp.kinds import DataKind
+from ..isp.pipeline import resample_factor
 from ..isp.registry import register_stage
 from ..raw.cfa import Cfa
 from ..raw.image import colour_noise
@@ -97,9 +98,10 @@ class LearnedZoom(Stage):
         self.path = default_weights(4 if scale is None else int(scale)) if weights == "default" else weights
         self.net = load_model(self.path).to(memory_format=torch.channels_last)
         self.scale = self.net.config["scale"]
-        if scale is not None and (int(scale) < self.scale or int(scale) % self.scale):
-            raise ConfigError(f"{self.path}: the network zooms {self.scale}x; {scale}x is not a multiple of it (a "
-                              "checkpoint knows its zoom factor: leave the scale out)")
+        try:
+            resample_factor(self.scale, scale)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.path}: {exc} (a checkpoint knows its zoom factor: leave the scale out)") from None
         self.takes = frozenset({DataKind.PACKED if self.net.in_channels == 4 else DataKind.DISPLAY_RGB})
         self.gives = DataKind.LINEAR_RGB if self.net.config["output"] == "linear" else DataKind.DISPLAY_RGB
 
