@@ -448,8 +448,12 @@ def _cmd_compare(args) -> None:
     from .experiments import compare
 
     command = " ".join(["rawzoom compare --config", args.config, *(f"--set '{o}'" for o in args.set)])
-    result = compare(args.config, progress=not console.quiet, overrides=args.set, command=command)
-    console.say(f"wrote {result['report']}")
+    result = compare(args.config, progress=not console.quiet, overrides=args.set, command=command,
+                     score=not args.train_only)
+    if args.train_only:
+        console.say(f"trained {', '.join(result['trained'])}; run without --train-only to score and report")
+    else:
+        console.say(f"wrote {result['report']}")
 
 
 def _cmd_export(args) -> None:
@@ -689,6 +693,10 @@ def build_parser() -> _Parser:
     compare.add_argument("--config", required=True, help="a compare config file or a shipped one's name")
     compare.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                          help="override a setting of every arm")
+    compare.add_argument("--train-only", action="store_true",
+                         help="train (or resume) the arms and stop, without scoring or a report; to share an "
+                              "experiment between processes, give each its own arms (--set 'compare.arms=[...]', "
+                              "compare.seeds), then run once without this flag")
     compare.set_defaults(run=_cmd_compare)
 
     export = sub.add_parser("export", parents=[loud], help="export a pipeline for deployment (torch.export or ONNX)")

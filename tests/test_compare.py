@@ -81,7 +81,20 @@ def test_loss_experiment_on_misaligned_pairs(tmp_path, halves):
     config = _config(tmp_path, halves, experiment="loss", arms=["l1-aligned", "l1", "cobi"], misalign=1.0,
                      misalign_affine=0.005)
     config["loss"] = {"sample": 64, "patch_size": 3}
+    # One call trains only the CoBi arm, without scoring (as a second process would share the work) ...
+    import tomli_w
+
+    from rawzoom_isp.cli import main
+
+    path = tmp_path / "loss.toml"
+    path.write_bytes(tomli_w.dumps(config).encode())
+    assert main(["compare", "--config", str(path), "--train-only", "--set", 'compare.arms=["cobi"]', "-q"]) == 0
+    assert sorted(os.listdir(tmp_path / "cmp")) == ["cobi-seed0"]  # no other arm, no scores, no report
+    cobi_model = tmp_path / "cmp" / "cobi-seed0" / "model.pt"
+    before = cobi_model.read_bytes()
+    # ... and the full call trains the rest, scores every arm and reports.
     result = compare(config, progress=False)
+    assert cobi_model.read_bytes() == before
     assert {"l1-aligned vs l1", "l1 vs cobi"} <= set(result["arms"]["pairs"])
     trained = torch.load(tmp_path / "cmp" / "cobi-seed0" / "model.pt", weights_only=True)["train_config"]
     assert trained["loss"]["type"] == "cobi" and trained["data"]["misalign"] == 1.0

@@ -160,6 +160,30 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] == 24
 
 
+def test_a_run_folder_trains_in_one_process_at_a_time(tmp_path):
+    from rawzoom_isp.train.trainer import run_folder_held
+
+    config = _write_toml(tmp_path / "train.toml", _config(tmp_path, steps=10**6))
+    process = subprocess.Popen([sys.executable, "-m", "rawzoom_isp.cli", "train", "--config", config],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run, deadline = tmp_path / "run", time.time() + 120
+    try:
+        while not (run / "last.pt").exists() and time.time() < deadline and process.poll() is None:
+            time.sleep(0.02)
+        assert process.poll() is None, "the first run ended before the second could meet it"
+        written = sorted(os.listdir(run))
+        with pytest.raises(rz.errors.TrainingError, match="another process is training"):
+            train(config, resume=True, progress=False)
+        with pytest.raises(rz.errors.TrainingError, match="another process is training"):
+            train(config, force=True, progress=False)  # not even --force takes a run from under its trainer
+        assert {"last.pt", "metrics.jsonl"} <= set(os.listdir(run)) and set(written) <= set(os.listdir(run))
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    with run_folder_held(str(run)):  # the holder's death released the folder
+        pass
+
+
 def test_fine_tuning_starts_from_init(tmp_path, tiny_checkpoint):
     final = train(_config(tmp_path, steps=1, optim={"lr": 1e-12}), init=tiny_checkpoint, progress=False)
     start, after = load_model(tiny_checkpoint).state_dict(), load_model(final).state_dict()

@@ -39,10 +39,14 @@ def _fine_tune_configs(section: dict, base: dict, out: str, tune_file: str, init
     return configs
 
 
-def compare(config, progress: bool = True, overrides: list[str] = (), command: str | None = None) -> dict:
+def compare(config, progress: bool = True, overrides: list[str] = (), command: str | None = None,
+            score: bool = True) -> dict:
     """Train every arm and seed (skipping finished ones, resuming interrupted ones), score them and
     the baselines on the held-out cases, write ``<out>/REPORT.md``; returns the results. ``command``:
-    how it was run, for the report (default: the ``rawzoom compare`` line of ``config`` and ``overrides``)."""
+    how it was run, for the report (default: the ``rawzoom compare`` line of ``config`` and ``overrides``).
+    ``score=False`` stops after training and returns {"trained": {run: checkpoint}, "timings_s": ...}:
+    processes that each train other arms (``compare.arms``, ``compare.seeds``) share the work, and a
+    last call with every arm scores them (a run folder trains in one process at a time)."""
     section, base = read_compare_config(config, overrides)
     out, experiment = section["out"], section["experiment"]
     scale = base.get("data", {}).get("scale", 4)
@@ -77,6 +81,8 @@ def compare(config, progress: bool = True, overrides: list[str] = (), command: s
         started_before = os.path.isfile(os.path.join(arm_settings["train"]["out"], "last.pt"))
         weights[name] = train(arm_settings, resume=started_before, init=init_of, progress=progress)
         timings[name] = training_seconds(arm_settings["train"]["out"])
+    if not score:
+        return {"trained": {name: weights[name] for name in configs}, "timings_s": timings}
     if "srraw" in section:
         cases = list(srraw_cases(section["srraw"], scale))
     else:

@@ -9,12 +9,14 @@ from its last checkpoint continues exactly as an uninterrupted one.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
@@ -210,7 +212,8 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     ``resume``: continue from ``<out>/last.pt`` (which must exist); ``init``: start from a checkpoint's
     weights (fine-tune), its network options under the config's [model]; ``overrides``:
     ``section.key=value`` settings over the config. A run folder that holds a run already is refused
-    unless resumed, or replaced with ``force``."""
+    unless resumed, or replaced with ``force``. One process at a time trains into a run folder: a
+    second one, while the first runs, fails at once (``run_folder_held``)."""
     base_model = None
     if init:
         base_model = {k: v for k, v in read_checkpoint(init)["config"].items()
@@ -220,18 +223,50 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
     device = dist_device or torch.device(
         cfg["train"]["device"] if cfg["train"]["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
-    data, optim, out = cfg["data"], cfg["optim"], cfg["train"]["out"]
-    existing = [name for name in RUN_FILES if os.path.lexists(os.path.join(out, name))]
-    if resume and "last.pt" not in existing:
+    out = cfg["train"]["out"]
+    if resume and not os.path.lexists(os.path.join(out, "last.pt")):
         raise TrainingError(f"{out}: no last.pt to resume from; train without --resume to start the run")
-    if existing and not resume:
-        if not force:
-            raise OutputExistsError(f"{out}: holds a training run already ({', '.join(existing)}); --resume to "
-                                    "continue it, --force to start it over, or another [train] out")
-        if rank == 0:
-            for name in existing:
-                os.remove(os.path.join(out, name))
     os.makedirs(out, exist_ok=True)
+    with run_folder_held(out) if rank == 0 else contextlib.nullcontext():
+        existing = [name for name in RUN_FILES if os.path.lexists(os.path.join(out, name))]
+        if existing and not resume:
+            if not force:
+                raise OutputExistsError(f"{out}: holds a training run already ({', '.join(existing)}); --resume "
+                                        "to continue it, --force to start it over, or another [train] out")
+            if rank == 0:
+                for name in existing:
+                    os.remove(os.path.join(out, name))
+        return _train_run(cfg, out, resume=resume, init=init, progress=progress, rank=rank, world=world,
+                          device=device)
+
+
+@contextlib.contextmanager
+def run_folder_held(out: str) -> Iterator[None]:
+    """Hold the run folder ``out`` for this process while it trains: an advisory lock (flock) on the
+    folder, released when the block ends or the process dies. A second holder fails at once with a
+    TrainingError rather than interleave checkpoints and metrics with the first. Where the system has
+    no flock (Windows), nothing is held."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    handle = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TrainingError(f"{out}: another process is training into this run folder now; wait for it to "
+                                "end (it resumes or finishes the run), or choose another [train] out") from None
+        yield
+    finally:
+        os.close(handle)
+
+
+def _train_run(cfg: dict, out: str, *, resume: bool, init: str | None, progress: bool, rank: int, world: int,
+               device: torch.device) -> str:
+    """The training itself, in a run folder already held and checked (``train``)."""
+    data, optim = cfg["data"], cfg["optim"]
     dataset = build_dataset(data)
     torch.manual_seed(cfg["train"]["seed"])
     if cfg["train"]["threads"]:
