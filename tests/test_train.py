@@ -184,6 +184,18 @@ def test_a_run_folder_trains_in_one_process_at_a_time(tmp_path):
         pass
 
 
+def test_training_goes_on_unguarded_where_the_file_system_cannot_lock(tmp_path, monkeypatch, caplog):
+    import errno
+    import fcntl
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert os.path.isfile(train(_config(tmp_path, steps=2), progress=False))
+    assert "cannot lock the run folder" in caplog.text
+
+
 def test_fine_tuning_starts_from_init(tmp_path, tiny_checkpoint):
     final = train(_config(tmp_path, steps=1, optim={"lr": 1e-12}), init=tiny_checkpoint, progress=False)
     start, after = load_model(tiny_checkpoint).state_dict(), load_model(final).state_dict()

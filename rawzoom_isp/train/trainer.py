@@ -244,8 +244,8 @@ def train(config, *, resume: bool = False, init: str | None = None, progress: bo
 def run_folder_held(out: str) -> Iterator[None]:
     """Hold the run folder ``out`` for this process while it trains: an advisory lock (flock) on the
     folder, released when the block ends or the process dies. A second holder fails at once with a
-    TrainingError rather than interleave checkpoints and metrics with the first. Where the system has
-    no flock (Windows), nothing is held."""
+    TrainingError rather than interleave checkpoints and metrics with the first. Where the system or
+    the file system has no flock (Windows, some network mounts), nothing is held (logged)."""
     try:
         import fcntl
     except ImportError:
@@ -258,6 +258,8 @@ def run_folder_held(out: str) -> Iterator[None]:
         except BlockingIOError:
             raise TrainingError(f"{out}: another process is training into this run folder now; wait for it to "
                                 "end (it resumes or finishes the run), or choose another [train] out") from None
+        except OSError as exc:
+            log.warning("%s: cannot lock the run folder (%s); not guarded against a second trainer", out, exc)
         yield
     finally:
         os.close(handle)
