@@ -88,10 +88,14 @@ def test_loss_experiment_on_misaligned_pairs(tmp_path, halves):
 
     path = tmp_path / "loss.toml"
     path.write_bytes(tomli_w.dumps(config).encode())
-    assert main(["compare", "--config", str(path), "--train-only", "--set", 'compare.arms=["cobi"]', "-q"]) == 0
+    assert main(["compare", "--config", str(path), "--train-only", "--set", 'compare.arms=["cobi"]', "--set",
+                 "train.threads=1", "-q"]) == 0
     assert sorted(os.listdir(tmp_path / "cmp")) == ["cobi-seed0"]  # no other arm, no scores, no report
     cobi_model = tmp_path / "cmp" / "cobi-seed0" / "model.pt"
     before = cobi_model.read_bytes()
+    # A finished arm is not retrained, so one trained otherwise than the experiment now says is refused.
+    with pytest.raises(rz.errors.ConfigError, match=r"cobi-seed0: trained with other settings.*data\.misalign = 1\.0"):
+        compare({**config, "compare": {**config["compare"], "misalign": 2.0}}, progress=False)
     # ... and the full call trains the rest, scores every arm and reports.
     result = compare(config, progress=False)
     assert cobi_model.read_bytes() == before
@@ -102,6 +106,7 @@ def test_loss_experiment_on_misaligned_pairs(tmp_path, halves):
     assert aligned["data"]["misalign"] == 0.0
     report = (tmp_path / "cmp" / "REPORT.md").read_text()
     assert "cobi vs l1:" in report and "shifted by up to 1.0 LR px" in report and "64 sampled positions" in report
+    assert "other run settings (they do not change what an arm learns): cobi-seed0 threads 1\n" in report
 
 
 def test_fine_tune_experiment_recipes_before_and_after(tmp_path):

@@ -200,6 +200,11 @@ def write_report(result: dict, section: dict, training: dict, arms: list[str]) -
     arm_lines = "\n".join(f"- `{arm}`: {described.get(arm, described.get(arm.split('-')[0], ''))}" for arm in arms)
     timing = ", ".join(f"{name} {seconds / 60:.1f} min" for name, seconds in result["timings_s"].items()
                        if seconds is not None)
+    trained_by = "; ".join(f"{name} " + ", ".join(f"{key} {value}" for key, value in settings.items())
+                           for name, settings in result.get("run_settings", {}).items())
+    if trained_by:
+        trained_by = (f"- Trained, at least in part, by a call with other run settings (they do not change what an arm "
+                      f"learns): {trained_by}\n")
     data = training.get("data", {})
     sensor = (f"LR sensor: {data.get('degradation', 'centred')} geometry"
               + (f" ({100 * data.get('footprint_share', 0.5):.0f}% footprint)" if data.get("degradation") == "mixed"
@@ -269,7 +274,7 @@ each is significant over windows (p < {SIGNIFICANCE}).
 - Time: this run {result['total_s'] / 60:.1f} min; training of each arm, every segment of a resumed run included:
   {timing or 'none'}
 - Per-case scores: `results.csv`, `results.json`; training curves: `<arm>-seed<k>/metrics.csv`.
-"""
+{trained_by}"""
     path = os.path.join(section["out"], "REPORT.md")
     with atomic_path(path) as tmp, open(tmp, "w") as fh:
         fh.write(text)

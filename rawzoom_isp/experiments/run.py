@@ -12,14 +12,52 @@ import itertools
 import os
 import time
 
+from ..errors import ConfigError
 from ..eval.cases import check_emulated_cases, emulated_cases, phase_offsets, srraw_cases
 from ..eval.evaluate import evaluate
 from ..models.checkpoint import default_weights, read_checkpoint
-from ..train.config import load_config
+from ..train.config import DEFAULTS, load_config
 from ..train.trainer import train, training_seconds
 from .arms import arm_config, camera_parts, srraw_synthetic_targets
 from .config import read_compare_config
 from .report import arm_summary, plot_arms, plot_curves, write_report
+
+RUN_SETTINGS = ("out", "threads", "device", "checkpoint_every", "log_every")  # [train] keys that change how an
+# arm ran, not what it learned
+
+
+def _compared(value):
+    """A config value with file paths reduced to their names (a run trained from another folder or clone)."""
+    if isinstance(value, dict):
+        return {key: _compared(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_compared(item) for item in value]
+    return os.path.basename(value) if isinstance(value, str) and os.sep in value else value
+
+
+def trained_otherwise(built: dict) -> dict[str, object]:
+    """The run settings (``RUN_SETTINGS``: threads, device, logging) an arm already in its run folder
+    was trained with, where they differ from ``built`` (the checked config this experiment builds for
+    it); {} for an arm not started. A finished arm is not retrained, so one trained under settings that
+    change what it learns (another ``--set``, an edited config) would be scored as this arm: that
+    raises a ConfigError. Keys a run predates count as their defaults."""
+    out = built["train"]["out"]
+    runs = [path for path in (os.path.join(out, "model.pt"), os.path.join(out, "last.pt")) if os.path.isfile(path)]
+    stored = read_checkpoint(runs[0]).get("train_config") if runs else None
+    if not isinstance(stored, dict):
+        return {}
+    differs = {}
+    for section, values in built.items():
+        for key, value in values.items():
+            theirs = stored.get(section, {}).get(key, DEFAULTS.get(section, {}).get(key))
+            if _compared(theirs) != _compared(value):
+                differs[section, key] = theirs
+    learned = [(section, key) for section, key in differs if section != "train" or key not in RUN_SETTINGS]
+    if learned:
+        settings = "; ".join(f"{s}.{k} = {differs[s, k]!r}, here {built[s][k]!r}" for s, k in learned)
+        raise ConfigError(f"{out}: trained with other settings than this experiment gives it ({settings}); "
+                          "run with the settings it was trained with, or remove its run folder to retrain it")
+    return {key: value for (_, key), value in differs.items() if key != "out"}
 
 
 def _fine_tune_configs(section: dict, base: dict, out: str, tune_file: str, init: str) -> dict[str, dict]:
@@ -73,8 +111,8 @@ def compare(config, progress: bool = True, overrides: list[str] = (), command: s
                    for arm, seed in itertools.product(section["arms"], section["seeds"])}
         arms = {arm: [f"{arm}-seed{seed}" for seed in section["seeds"]] for arm in section["arms"]}
         weights = {}
-    for arm_settings in configs.values():
-        load_config(arm_settings)  # every arm checked before any trains
+    # every arm checked before any trains
+    run_settings = {name: trained_otherwise(load_config(arm_settings)) for name, arm_settings in configs.items()}
     init_of = init if experiment == "fine-tune" else None
     timings = {}
     for name, arm_settings in configs.items():
@@ -94,7 +132,8 @@ def compare(config, progress: bool = True, overrides: list[str] = (), command: s
         name = config if isinstance(config, str) else "<config>"
         command = " ".join(["rawzoom compare --config", str(name), *(f"--set '{o}'" for o in overrides)])
     result.update(timings_s=timings, total_s=time.time() - started, experiment=experiment,
-                  seeds=section["seeds"], command=command)
+                  seeds=section["seeds"], command=command,
+                  run_settings={name: settings for name, settings in run_settings.items() if settings})
     plot_arms(result, os.path.join(out, "arms.png"))
     plot_curves({name: c["train"]["out"] for name, c in configs.items()}, os.path.join(out, "curves.png"))
     result["report"] = write_report(result, section, base, list(arms))
