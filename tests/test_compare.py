@@ -9,8 +9,9 @@ import torch
 from conftest import SAMPLE
 
 import rawzoom_isp as rz
+from rawzoom_isp.eval.stats import t_test_p, units_needed
 from rawzoom_isp.experiments import compare
-from rawzoom_isp.experiments.report import judge
+from rawzoom_isp.experiments.report import claim, judge
 from rawzoom_isp.models import build_model, save_checkpoint
 
 TINY = {"data": {"patch": 8, "noise_range": [0.5, 2.0]}, "model": {"arch": "packed", "width": 8, "blocks": 1},
@@ -37,7 +38,8 @@ def _config(tmp_path, halves, **compare_options):
 
 
 def test_data_type_experiment_reports_paired_statistics_and_resumes(tmp_path, halves):
-    config = _config(tmp_path, halves, experiment="data-type", seeds=[0, 1], jpeg_quality=90)
+    config = _config(tmp_path, halves, experiment="data-type", seeds=[0, 1], jpeg_quality=90,
+                     conditions=["centred-noisy", "centred-clean"])
     result = compare(config, progress=False, command="rawzoom compare --config test")
     arms = ["real-raw", "synthetic-raw", "synthetic-raw-paper", "rgb"]
     assert set(result["arms"]["summary"]) == {*arms, "libraw", "classical", "bilinear"}
@@ -51,6 +53,18 @@ def test_data_type_experiment_reports_paired_statistics_and_resumes(tmp_path, ha
     claims = [line for line in section.splitlines() if line.startswith("- ")][:-1]  # the last: seed spread
     assert claims and all(any(w in line for w in ("clearly", "disagree", "not established")) for line in claims)
     assert (tmp_path / "cmp" / "arms.png").exists() and (tmp_path / "cmp" / "curves.png").exists()
+    # The same windows without added noise: their own report, whose verdicts the first one repeats.
+    clean = result["other_conditions"]["centred-clean"]
+    assert {row["noise"] for row in clean["per_case"]} == {"none"} and {row["noise"] for row in result["per_case"]} == {
+        "native"}
+    assert clean["arms"]["summary"]["libraw"] != result["arms"]["summary"]["libraw"]
+    clean_report = (tmp_path / "cmp" / "centred-clean" / "REPORT.md").read_text()
+    assert "Test condition `centred-clean`" in clean_report and "no added noise" in clean_report
+    assert "Test condition `centred-noisy`" in report and "[`centred-clean`](centred-clean/REPORT.md)" in report
+    clean_claims = clean_report.split("## What it shows")[1].split("##")[0]
+    repeated = report.split("## The same windows in the other test conditions")[1].split("\n## ")[0]
+    assert [line for line in clean_claims.splitlines() if line.startswith("- ")] == [
+        line for line in repeated.splitlines() if line.startswith("- ")]
     # The arms trained on the same windows through the same sensor; only the input differs.
     configs = {arm: torch.load(tmp_path / "cmp" / f"{arm}-seed1" / "model.pt", weights_only=True)["train_config"]
                for arm in arms}
@@ -75,6 +89,19 @@ def test_the_verdict_needs_every_metric_significant_and_agreeing():
     assert judge(stat(psnr_cm=-0.5, psnr=-0.4, ssim=-0.1))[0] == "reversed"
     assert judge(stat(psnr_cm=-0.3, psnr=0.3, ssim=-0.1))[0] == "mixed"  # Brooks vs RGB in the audit
     assert judge(stat(psnr_cm=0.5, psnr=0.01, ssim=0.1))[0] == "none"  # PSNR not significant
+
+
+def test_an_open_verdict_says_how_many_windows_each_open_metric_needs():
+    """Colour-matched PSNR significant, plain PSNR not: the windows needed are PSNR's, not the headline's."""
+    def metric(mean, se, n=24):
+        return {"mean": mean, "se": se, "p": t_test_p(mean, se, n), "wins": 14, "n": n, "win_rate": 14 / n}
+
+    pairs = {"a vs b": {"psnr_cm": metric(0.5, 0.1), "psnr": metric(0.2, 0.15), "ssim": metric(0.01, 0.002)}}
+    line = claim(pairs, "a", "b")
+    needed = units_needed(0.2, 0.15, 24)
+    assert needed > 24 and f"PSNR about {needed}" in line
+    assert line.startswith("a vs b: not established (PSNR not significant") and "colour-matched PSNR about" not in line
+    assert claim(pairs, "b", "a").startswith("b vs a: not established (PSNR")
 
 
 def test_loss_experiment_on_misaligned_pairs(tmp_path, halves):
@@ -141,6 +168,9 @@ def test_compare_config_errors(tmp_path, halves):
         compare(_config(tmp_path, halves, experiment="loss", arms=["rgb"]), progress=False)
     with pytest.raises(rz.errors.ConfigError, match="compare"):
         compare({"data": {}}, progress=False)
+    for conditions in (["centred-clean", "centred-clean"], ["clean"], "centred-clean", []):
+        with pytest.raises(rz.errors.ConfigError, match="conditions"):
+            compare(_config(tmp_path, halves, experiment="loss", conditions=conditions), progress=False)
     with pytest.raises(rz.errors.DataError, match="do not fit"):  # the held-out windows, before training
         compare(_config(tmp_path, halves, experiment="loss", crops=40), progress=False)
     assert not (tmp_path / "cmp").exists()

@@ -14,7 +14,7 @@ from rawzoom_isp.errors import ConfigError
 from rawzoom_isp.eval import emulated_cases, evaluate, paired, psnr, ssim, textured_windows
 from rawzoom_isp.eval.evaluate import ModelMethod, baseline, color_matched_psnr, score
 from rawzoom_isp.eval.metrics import lpips_model
-from rawzoom_isp.eval.stats import by_window, mean_se, paired_rows, units_needed
+from rawzoom_isp.eval.stats import by_window, mean_se, paired_rows, t_test_p, units_needed
 from rawzoom_isp.isp import functional as F
 from rawzoom_isp.models import build_model, save_checkpoint
 from rawzoom_isp.raw.reader import libraw_render
@@ -115,7 +115,13 @@ def test_statistics_count_windows_not_phases():
     theirs = [{**row, "m": row["m"] - 1.0 - 0.5 * row["window"]} for row in rows]
     result = paired_rows(rows, theirs, "m")
     assert result["n"] == 2 and result["mean"] == pytest.approx(1.25) and result["se"] == pytest.approx(0.25)
-    assert units_needed(0.1, 0.1, 2) == 8
+    # sd 0.1 * sqrt(2): p < 0.05 first at 11 units (t with 10 degrees of freedom: 2.23 * 0.141 / sqrt(11) < 0.1)
+    assert units_needed(0.1, 0.1, 2) == 11
+    assert units_needed(1.0, 0.1, 10) == 10  # already significant
+    assert units_needed(1.0, 0.0, 1) is None  # one unit: no spread to extrapolate
+    sd = 0.3 * math.sqrt(24)
+    needed = units_needed(0.5, 0.3, 24)
+    assert t_test_p(0.5, sd / math.sqrt(needed), needed) < 0.05 <= t_test_p(0.5, sd / math.sqrt(needed - 1), needed - 1)
 
 
 def test_color_matched_psnr_forgives_an_affine_colour_change_only():

@@ -37,6 +37,12 @@ _DESCRIPTIONS = {
 }
 
 
+def describe_condition(name: str) -> str:
+    """A condition in words: the LR capture's sensor geometry, then its noise."""
+    geometry, noise = CONDITIONS[name]
+    return f"{_DESCRIPTIONS[geometry]}, {'a native capture' + chr(39) + 's noise' if noise else 'no added noise'}"
+
+
 def held_out_eval(models: dict[str, str], raws: Sequence[str], scale: int, out: str | None = None,
                   conditions: Sequence[str] = tuple(CONDITIONS), crops: int = 24, size: int = 512,
                   phases: Sequence[tuple[int, int]] = PHASE_OFFSETS, seed: int = 0, tolerance: int = 2,
@@ -102,10 +108,7 @@ def summary_markdown(summary: dict) -> str:
               "added noise), as a NoiseProfile states a capture's; the HR noise an LR site keeps is in the target "
               "too, and is not stated.",
               "", "Conditions:"]
-    for name in summary["conditions"]:
-        geometry, noise = CONDITIONS[name]
-        lines.append(f"- `{name}`: {_DESCRIPTIONS[geometry]}, "
-                     f"{'a native capture' + chr(39) + 's noise' if noise else 'no added noise'}")
+    lines += [f"- `{name}`: {describe_condition(name)}" for name in summary["conditions"]]
     if summary["period"]:
         lines += ["", "Pattern at the LR pixel period on the native frames (`rz.eval.period`: flattest windows, "
                   "+1.5 EV, power at the period over its neighbours; about 1 = none):", "",

@@ -64,10 +64,18 @@ def paired_rows(mine: Iterable[dict], theirs: Iterable[dict], metric: str) -> di
     return paired([ours[u] for u in units], [other[u] for u in units])
 
 
-def units_needed(mean: float, se: float, n: int, z: float = 2.0) -> int | None:
-    """How many units would put ``mean`` at ``z`` standard errors, the spread staying the same
-    (None when the mean is 0)."""
-    if mean == 0:
+def units_needed(mean: float, se: float, n: int, alpha: float = 0.05) -> int | None:
+    """How many units the t-test of ``paired`` would need to put ``mean`` below p = ``alpha``, the
+    per-unit spread (``se`` * sqrt(n)) staying the same; ``n`` when it already is, None when the mean
+    is 0 or one unit gives no spread."""
+    if mean == 0 or n < 2:
         return None
     sd = se * math.sqrt(n)
-    return max(n, math.ceil((z * sd / abs(mean)) ** 2 - 1e-9))
+    if t_test_p(mean, se, n) < alpha:
+        return n
+    from scipy.stats import norm
+
+    units = max(n + 1, math.ceil((norm.isf(alpha / 2) * sd / abs(mean)) ** 2))  # t's answer is never below z's
+    while t_test_p(mean, sd / math.sqrt(units), units) >= alpha:
+        units += 1
+    return units

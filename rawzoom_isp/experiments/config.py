@@ -6,9 +6,11 @@ arms) plus a [compare] section:
   "fine-tune" (a model trained without one camera, before and after ``--init`` fine-tuning on a few
   of that camera's crops);
 - ``train``: raw files to train on; ``test``: held-out full-resolution raws (emulated cases at every
-  CFA phase, in the centred geometry of a native sensor with its noise); or ``srraw``: an SR-RAW root,
-  whose train split trains and test split tests (optical pairs); ``out``: the report folder
-  (relative to the current folder);
+  CFA phase); or ``srraw``: an SR-RAW root, whose train split trains and test split tests (optical
+  pairs); ``out``: the report folder (relative to the current folder);
+- ``conditions``: the test conditions of emulated cases (``rz.eval.protocol.CONDITIONS``; default
+  ["centred-noisy"], a native sensor's geometry and noise): the first is the report in ``out``,
+  each other one a report in ``out/<condition>`` whose verdicts the first report repeats;
 - ``arms`` (default: all of the experiment's), ``seeds`` (default [0]); ``crops``, ``size``,
   ``phases`` ("all" or "native"), ``tolerance`` for the test cases;
 - data-type: ``jpeg_quality`` of the RGB arm's input (LibRaw's AHD render of the LR raw, 8-bit;
@@ -20,6 +22,7 @@ arms) plus a [compare] section:
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..eval.protocol import CONDITIONS
 from ..train.config import apply_overrides, read_config, resolve_path
 
 EXPERIMENTS = {
@@ -60,7 +63,8 @@ MISALIGN, MISALIGN_AFFINE = 2.0, 0.005  # loss experiment defaults: shift (LR px
 GUARD = 256  # fine-tune: rows between the part tuned on and the part tested
 DEFAULT_RECIPES = {"full": {"steps": 300, "lr": 5e-5, "freeze_body": False}}
 COMPARE_KEYS = {"experiment", "profile", "train", "test", "srraw", "out", "arms", "seeds", "crops", "size", "phases",
-                "tolerance", "jpeg_quality", "misalign", "misalign_affine", "init", "camera", "guard", "recipes"}
+                "conditions", "tolerance", "jpeg_quality", "misalign", "misalign_affine", "init", "camera", "guard",
+                "recipes"}
 RECIPE_KEYS = {"steps", "lr", "decay", "freeze_body"}
 
 
@@ -86,7 +90,16 @@ def read_compare_config(config, overrides: list[str] = ()) -> tuple[dict, dict]:
     if "srraw" in section:
         if experiment == "fine-tune" or "train" in section or "test" in section:
             raise ConfigError("[compare] srraw replaces train and test, for the data-type and loss experiments")
+        if "conditions" in section:
+            raise ConfigError("[compare] conditions are those of emulated cases; SR-RAW's test pairs are optical")
         section["srraw"] = resolve_path(section["srraw"], None if "srraw" in overridden else base)
+    else:
+        conditions = section.setdefault("conditions", ["centred-noisy"])
+        if (not isinstance(conditions, list) or not conditions
+                or any(not isinstance(c, str) or c not in CONDITIONS for c in conditions)
+                or len(set(conditions)) < len(conditions)):
+            raise ConfigError(f"[compare] conditions must be a list of distinct names from {', '.join(CONDITIONS)}, "
+                              f"got {conditions!r}")
     for key in () if "srraw" in section or experiment == "fine-tune" else ("train", "test"):
         files = section.get(key)
         if not isinstance(files, list) or not files:

@@ -4,7 +4,7 @@ Every statistic counts windows (``rz.eval.stats``): an arm's score on a case is 
 a window's score the mean over its CFA phases. A difference between two arms is called clear only
 when plain PSNR, colour-matched PSNR and SSIM agree in sign and each is significant over windows
 (two-sided t-test, p < 0.05); otherwise the verdict says which metrics disagree or are not
-significant, and how many windows would settle the headline (colour-matched PSNR) at this spread.
+significant, and how many windows would make each of those significant at this spread.
 """
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ import torch
 
 from ..atomic import atomic_path
 from ..eval.evaluate import BASELINES, METRIC_NAMES, METRICS, markdown_table
+from ..eval.protocol import describe_condition
 from ..eval.stats import by_window, mean_se, paired, units_needed
 from ..train.trainer import read_metrics
 from .config import ARM_PIPELINES, EXPERIMENTS, MISALIGN, MISALIGN_AFFINE, PIPELINE_STEPS
 
 SIGNIFICANCE = 0.05
 PAIR_KIND = ("emulated zoom pairs from real raw files: each LR input is what an LR sensor N x coarser would "
-             "capture of the real raw (rz.synth.sensor), with a native capture's noise; the target is LibRaw's AHD "
-             "render of the full-resolution raw. These are not optical zoom pairs like SR-RAW's.")
+             "capture of the real raw (rz.synth.sensor); the target is LibRaw's AHD render of the full-resolution "
+             "raw. These are not optical zoom pairs like SR-RAW's.")
 SRRAW_KIND = "SR-RAW optical zoom pairs (the train split trains, the test split tests)."
 
 
@@ -73,11 +74,10 @@ def judge(stat: dict) -> tuple[str, str]:
     return "none", facts
 
 
-def _claim(pairs: dict, a: str, b: str) -> str:
+def claim(pairs: dict, a: str, b: str) -> str:
     """One sentence about a - b: the verdict, then every metric with its SE, p and windows won."""
     stat = pairs[f"{a} vs {b}"] if f"{a} vs {b}" in pairs else _flipped(pairs[f"{b} vs {a}"])
     strength, facts = judge(stat)
-    cm = stat["psnr_cm"]
     if strength == "clear":
         verdict = f"{a} beats {b} clearly (all three metrics agree, each significant over windows)"
     elif strength == "reversed":
@@ -87,11 +87,12 @@ def _claim(pairs: dict, a: str, b: str) -> str:
         downs = [METRIC_NAMES[m] for m in METRICS if stat[m]["p"] < SIGNIFICANCE and stat[m]["mean"] < 0]
         verdict = f"the metrics disagree: {a} is better on {', '.join(ups)} and worse on {', '.join(downs)}"
     else:
-        needed = units_needed(cm["mean"], cm["se"], cm["n"])
-        settle = f"; at this spread about {needed} windows would settle the colour-matched difference" \
-            if needed else ""
-        open_metrics = [METRIC_NAMES[m] for m in METRICS if stat[m]["p"] >= SIGNIFICANCE]
-        verdict = f"not established ({', '.join(open_metrics)} not significant over windows{settle})"
+        open_metrics = [m for m in METRICS if stat[m]["p"] >= SIGNIFICANCE]
+        needed = {m: units_needed(stat[m]["mean"], stat[m]["se"], stat[m]["n"], SIGNIFICANCE) for m in open_metrics}
+        settle = ", ".join(f"{METRIC_NAMES[m]} about {needed[m]}" for m in open_metrics if needed[m])
+        settle = f"; at this spread the windows that would make each significant: {settle}" if settle else ""
+        verdict = (f"not established ({', '.join(METRIC_NAMES[m] for m in open_metrics)} not significant "
+                   f"over windows{settle})")
     return f"{a} vs {b}: {verdict}. {facts}."
 
 
@@ -106,15 +107,15 @@ def verdict_lines(result: dict, section: dict, arms: list[str]) -> list[str]:
     lines = []
     if experiment == "data-type":
         chain = [a for a in ("real-raw", "synthetic-raw", "synthetic-raw-paper", "rgb") if a in arms]
-        lines += [_claim(pairs, a, b) for a, b in itertools.combinations(chain, 2)]
+        lines += [claim(pairs, a, b) for a, b in itertools.combinations(chain, 2)]
     elif experiment == "loss":
         if "l1" in arms:
-            lines += [_claim(pairs, arm, "l1") for arm in ("contextual", "cobi", "l1-aligned") if arm in arms]
+            lines += [claim(pairs, arm, "l1") for arm in ("contextual", "cobi", "l1-aligned") if arm in arms]
         if "cobi" in arms and "contextual" in arms:
-            lines.append(_claim(pairs, "cobi", "contextual"))
+            lines.append(claim(pairs, "cobi", "contextual"))
     else:
-        lines += [_claim(pairs, arm, "before") for arm in arms if arm != "before"]
-    lines += [_claim(pairs, arm, "libraw") for arm in arms if f"{arm} vs libraw" in pairs]
+        lines += [claim(pairs, arm, "before") for arm in arms if arm != "before"]
+    lines += [claim(pairs, arm, "libraw") for arm in arms if f"{arm} vs libraw" in pairs]
     if result["arms"]["seed_spread_psnr_cm"]:
         spread = ", ".join(f"{a} {v:.2f} dB" for a, v in result["arms"]["seed_spread_psnr_cm"].items())
         lines.append(f"Spread of the mean colour-matched PSNR between seeds: {spread}.")
@@ -190,9 +191,10 @@ def _pairs_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(result: dict, section: dict, training: dict, arms: list[str]) -> str:
+def write_report(result: dict, section: dict, training: dict, arms: list[str], others: dict | None = None) -> str:
     """``<out>/REPORT.md``: data, arms and their pipelines, tables, plots, verdicts, gallery and how it
-    was made; ``training`` is the config the arms share (without [compare])."""
+    was made; ``training`` is the config the arms share (without [compare]); ``others``: {condition:
+    its results} of the other test conditions, whose verdicts it repeats with a link to their reports."""
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
     if torch.cuda.is_available():
         machine += f", GPU {torch.cuda.get_device_name()}"
@@ -231,12 +233,20 @@ def write_report(result: dict, section: dict, training: dict, arms: list[str]) -
                         for name, v in result["arms"]["summary"].items())
     pipelines = _pipeline_table(arms)
     claims = "\n".join(f"- {line}" for line in verdict_lines(result, section, arms))
+    condition = result.get("condition")
+    tested = f" Test condition `{condition}`: {describe_condition(condition)}." if condition else ""
+    elsewhere = "".join(
+        f"\n### [`{name}`]({name}/REPORT.md): {describe_condition(name)}\n\n"
+        + "\n".join(f"- {line}" for line in verdict_lines(other, section, arms)) + "\n"
+        for name, other in (others or {}).items())
+    if elsewhere:
+        elsewhere = f"\n## The same windows in the other test conditions\n{elsewhere}"
     text = f"""# Experiment: {section['experiment']} ({section.get('profile', 'custom')})
 
 Pairs: {SRRAW_KIND if 'srraw' in section else PAIR_KIND}
 {data_line}
 Test: {result['arms']['windows']} windows ({section['crops']} textured windows of {section['size']} px, at
-{section['phases']} CFA phases; a window's phases are one image and are averaged first). Seeds:
+{section['phases']} CFA phases; a window's phases are one image and are averaged first).{tested} Seeds:
 {', '.join(map(str, section['seeds']))} (an arm's score on a case is its mean over seeds).
 
 Arms (the same network, steps, seeds, windows, targets, sensor geometry and noise factors; only what
@@ -262,7 +272,7 @@ A difference is called clear only when colour-matched PSNR, plain PSNR and SSIM 
 each is significant over windows (p < {SIGNIFICANCE}).
 
 {claims}
-
+{elsewhere}
 ## Every model and seed
 
 {markdown_table(result, phases=False)}

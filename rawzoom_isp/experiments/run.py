@@ -3,7 +3,9 @@ the same held-out windows, and write the report (``rz.experiments.report``).
 
 Arms train one after another, each resumable: a finished arm is skipped, an interrupted one resumes
 from its last checkpoint, so a comparison can be run in pieces. ``<out>/REPORT.md`` holds the tables,
-plots, verdicts, the command, machine and times; ``results.json`` all scores.
+plots, verdicts, the command, machine and times; ``results.json`` all scores. Each further test
+condition (``[compare] conditions``, e.g. a clean capture beside a noisy one) is scored on the same
+windows and reported in ``<out>/<condition>``.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import time
 from ..errors import ConfigError
 from ..eval.cases import check_emulated_cases, emulated_cases, phase_offsets, srraw_cases
 from ..eval.evaluate import evaluate
+from ..eval.protocol import CONDITIONS
 from ..models.checkpoint import default_weights, read_checkpoint
 from ..train.config import DEFAULTS, load_config
 from ..train.trainer import train, training_seconds
@@ -80,7 +83,9 @@ def _fine_tune_configs(section: dict, base: dict, out: str, tune_file: str, init
 def compare(config, progress: bool = True, overrides: list[str] = (), command: str | None = None,
             score: bool = True) -> dict:
     """Train every arm and seed (skipping finished ones, resuming interrupted ones), score them and
-    the baselines on the held-out cases, write ``<out>/REPORT.md``; returns the results. ``command``:
+    the baselines on the held-out cases of each test condition, write ``<out>/REPORT.md`` (the first
+    condition; each other one's in ``<out>/<condition>``, under the first's "other_conditions"); returns
+    the first condition's results. ``command``:
     how it was run, for the report (default: the ``rawzoom compare`` line of ``config`` and ``overrides``).
     ``score=False`` stops after training and returns {"trained": {run: checkpoint}, "timings_s": ...}:
     processes that each train other arms (``compare.arms``, ``compare.seeds``) share the work, and a
@@ -121,20 +126,32 @@ def compare(config, progress: bool = True, overrides: list[str] = (), command: s
         timings[name] = training_seconds(arm_settings["train"]["out"])
     if not score:
         return {"trained": {name: weights[name] for name in configs}, "timings_s": timings}
-    if "srraw" in section:
-        cases = list(srraw_cases(section["srraw"], scale))
-    else:
-        cases = list(emulated_cases(test_files, scale=scale, size=section["size"], crops=section["crops"],
-                                    phases=phase_offsets(section["phases"])))
-    result = evaluate(weights, cases, scale=scale, out=out, tolerance=section["tolerance"], progress=progress)
-    result["arms"] = arm_summary(result, arms)
     if command is None:
         name = config if isinstance(config, str) else "<config>"
         command = " ".join(["rawzoom compare --config", str(name), *(f"--set '{o}'" for o in overrides)])
-    result.update(timings_s=timings, total_s=time.time() - started, experiment=experiment,
-                  seeds=section["seeds"], command=command,
-                  run_settings={name: settings for name, settings in run_settings.items() if settings})
-    plot_arms(result, os.path.join(out, "arms.png"))
-    plot_curves({name: c["train"]["out"] for name, c in configs.items()}, os.path.join(out, "curves.png"))
-    result["report"] = write_report(result, section, base, list(arms))
-    return result
+    conditions = [None] if "srraw" in section else section["conditions"]
+    folders = {condition: out if condition == conditions[0] else os.path.join(out, condition)
+               for condition in conditions}
+    results = {}
+    for condition, folder in folders.items():
+        if condition is None:
+            cases = list(srraw_cases(section["srraw"], scale))
+        else:
+            geometry, noise = CONDITIONS[condition]
+            cases = list(emulated_cases(test_files, scale=scale, size=section["size"], crops=section["crops"],
+                                        phases=phase_offsets(section["phases"]), noise=noise, geometry=geometry))
+        result = evaluate(weights, cases, scale=scale, out=folder, tolerance=section["tolerance"], progress=progress)
+        result.update(arms=arm_summary(result, arms), condition=condition, timings_s=timings, experiment=experiment,
+                      seeds=section["seeds"], command=command,
+                      run_settings={name: settings for name, settings in run_settings.items() if settings})
+        plot_arms(result, os.path.join(folder, "arms.png"))
+        plot_curves({name: c["train"]["out"] for name, c in configs.items()}, os.path.join(folder, "curves.png"))
+        results[condition] = result
+    first, *rest = conditions
+    for condition in [*rest, first]:  # the first report last: it repeats the others' verdicts
+        others = {name: results[name] for name in rest} if condition == first else {}
+        results[condition]["total_s"] = time.time() - started
+        results[condition]["report"] = write_report(results[condition], {**section, "out": folders[condition]}, base,
+                                                     list(arms), others)
+    results[first]["other_conditions"] = {name: results[name] for name in rest}
+    return results[first]
