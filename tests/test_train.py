@@ -350,3 +350,53 @@ def test_flattened_needs_patience_values_that_fail_to_beat_the_best_before_them(
     assert not flattened([1.0, 0.9], patience=2, min_delta=0.01)
     assert flattened([1.0, 0.9, 0.895, 0.91], patience=2, min_delta=0.01)
     assert not flattened([1.0, 0.9, 0.85, 0.91], patience=2, min_delta=0.01)
+
+
+def test_an_rgb_network_learns_the_white_balanced_target_and_is_not_balanced_again(tmp_path):
+    """An 8-bit RGB input is a camera render, white balanced, and nothing in it tells the gains: its
+    network learns the target with the white balance and its output is not balanced again. A raw
+    network with display output learns the target without it (the paper's); checkpoints say which,
+    and one from before they did keeps its old reading."""
+    from rawzoom_isp.eval.evaluate import ModelMethod
+    from rawzoom_isp.isp import functional as F
+    from rawzoom_isp.train import remove_white_balance, restore_white_balance
+    from rawzoom_isp.train.trainer import batch_loss
+
+    target, gains = torch.rand(2, 3, 16, 16) * 0.5, torch.tensor([[2.0, 1.0, 1.5], [1.8, 1.0, 2.2]])
+    removed = remove_white_balance(target, gains, [True, False])
+    assert torch.equal(removed[1], target[1]) and not torch.allclose(removed[0], target[0])
+    assert torch.allclose(restore_white_balance(removed, gains, [False, True]), target, atol=1e-6)
+    seen = []
+
+    def loss(output, wanted):
+        seen.append(wanted)
+        return (output - wanted).abs().mean()
+
+    batch = {"target": target, "wb_gains": gains, "target_white_balanced": [True, True]}
+    rgb = build_model(dict(TINY, scale=2, in_channels=3))
+    raw = build_model({"arch": "zoomnet", "scale": 2, "width": 8, "blocks": 1, "up_channels": 8})
+    batch_loss(rgb, loss, {**batch, "input": torch.rand(2, 3, 8, 8)}, torch.device("cpu"), False)
+    batch_loss(raw, loss, {**batch, "input": torch.rand(2, 4, 4, 4)}, torch.device("cpu"), False)
+    assert torch.equal(seen[0], target) and torch.allclose(seen[1], remove_white_balance(target, gains, [True, True]))
+
+    final = train(_config(tmp_path, steps=3, data={"input": "rgb"}), progress=False)
+    assert torch.load(final, weights_only=True)["white_balanced_output"] is True
+    low = rz.read_raw(SAMPLE).crop(0, 0, 32, 32)
+    method = ModelMethod(final)
+    rgb8 = rz.data.render_rgb8(low.normalised(), low.cfa, low.wb_gains, low.cam_to_srgb, method.rgb_render,
+                               method.jpeg_quality)
+    learned = method.zoom(rgb8[None])[0]
+    assert torch.allclose(method(low), learned.clamp(0, 1))
+    old = torch.load(final, weights_only=True)
+    del old["white_balanced_output"]
+    torch.save(old, tmp_path / "old.pt")
+    balanced = F.apply_white_balance(learned, low.wb_gains, gamma=F.WB_GAMMA).clamp(0, 1)
+    assert torch.allclose(ModelMethod(str(tmp_path / "old.pt"))(low), balanced)
+
+    last = tmp_path / "run" / "last.pt"
+    old = torch.load(last, weights_only=True)
+    del old["white_balanced_output"]
+    torch.save(old, last)
+    os.remove(final)
+    with pytest.raises(CheckpointError, match="white balance"):
+        train(_config(tmp_path, steps=6, data={"input": "rgb"}), resume=True, progress=False)

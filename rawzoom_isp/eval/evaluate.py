@@ -67,7 +67,8 @@ def baseline(name: str, low: RawImage, scale: int) -> torch.Tensor:
 class ModelMethod:
     """A checkpoint as a method: ``method(low)`` -> (3, N h, N w) display sRGB. A model trained on
     8-bit RGB gets the LR raw rendered the way its training inputs were (``rgb_render``,
-    ``jpeg_quality`` of its training config). ``scale`` N may be a multiple of the network's factor
+    ``jpeg_quality`` of its training config), and its output the camera white balance unless it
+    learned it (``white_balanced_output``). ``scale`` N may be a multiple of the network's factor
     k: the network's zoom, then bicubic N / k x (what ``rawzoom zoom --centre N`` does); ConfigError
     otherwise. ``weights="default"``: the shipped model of ``scale``."""
 
@@ -76,7 +77,9 @@ class ModelMethod:
         self.rest = resample_factor(self.zoom.scale, scale)
         self.raw_input = self.zoom.net.in_channels == 4
         self.pipeline = Pipeline.learned(self.zoom, scale=scale) if self.raw_input else None
-        stored = read_checkpoint(self.zoom.path).get("train_config")
+        checkpoint = read_checkpoint(self.zoom.path)
+        stored = checkpoint.get("train_config")
+        self.add_white_balance = checkpoint.get("white_balanced_output", False) is not True
         data = stored.get("data") if isinstance(stored, dict) else None
         data = data if isinstance(data, dict) else {}
         self.rgb_render, self.jpeg_quality = data.get("rgb_render", "classical"), data.get("jpeg_quality", 0)
@@ -91,7 +94,10 @@ class ModelMethod:
                 return self.pipeline(low)
             normalised = low.normalised()
             rgb8 = render_rgb8(normalised, low.cfa, low.wb_gains, low.cam_to_srgb, self.rgb_render, self.jpeg_quality)
-            out = F.apply_white_balance(self.zoom(rgb8[None])[0], low.wb_gains, gamma=F.WB_GAMMA, clip=True)
+            out = self.zoom(rgb8[None])[0]
+            if self.add_white_balance:  # trained towards un-balanced targets (``rz.train.white_balanced_output``)
+                out = F.apply_white_balance(out, low.wb_gains, gamma=F.WB_GAMMA)
+            out = out.clamp(0.0, 1.0)
         return out if self.rest == 1 else F.resize(out, self.rest)
 
 

@@ -43,22 +43,27 @@ EXPERIMENTS = {
         "after": "the model fine-tuned (--init) on the top part of the new camera's frame, per recipe",
     },
 }
-# What each data-type arm's input goes through, step by step (the report's pipeline table). Every arm
-# learns the same targets (LibRaw's AHD render of the HR raw) from the same windows, drawn the same way,
-# with the same LR sensor geometry and noise factors; only the kind of raw differs.
+# What each data-type arm's input goes through, step by step, and what its network's output is before
+# it meets the target (the report's pipeline table). Every arm learns the same targets (LibRaw's AHD
+# render of the HR raw) from the same windows, drawn the same way, with the same LR sensor geometry and
+# noise factors; only the kind of raw differs, and with it what the network must add (an RGB input is
+# already white balanced and rendered; a raw input is neither).
 ARM_PIPELINES = {
     "real-raw": ("HR window of the real raw", "LibRaw AHD linear demosaic", "LR sensor (geometry of [data])",
-                 "the camera's own noise model x factor", "packed raw + camera WB and matrix"),
+                 "the camera's own noise model x factor", "packed raw + camera WB and matrix",
+                 "linear camera RGB, rendered with the camera WB and matrix (sRGB tone)"),
     "synthetic-raw": ("HR window of the target (sRGB)", "Brooks unprocessing: random matrix, gains, tone",
                       "LR sensor (geometry of [data])", "Brooks noise levels x factor",
-                      "packed raw + the synthetic WB and matrix"),
+                      "packed raw + the synthetic WB and matrix",
+                      "linear camera RGB, rendered with the synthetic WB, matrix and Brooks tone"),
     "synthetic-raw-paper": ("HR window of the target (sRGB)", "x^2.22, no matrix or WB",
                             "LR sensor (geometry of [data])", "Gaussian sigma ~ U[0, 20/255] x factor",
-                            "packed raw, unity WB, identity matrix"),
+                            "packed raw, unity WB, identity matrix", "linear RGB, rendered by x^(1/2.22)"),
     "rgb": ("HR window of the real raw", "LibRaw AHD linear demosaic", "LR sensor (geometry of [data])",
-            "the camera's own noise model x factor", "LibRaw AHD render of the LR raw, 8-bit (JPEG when set)"),
+            "the camera's own noise model x factor", "LibRaw AHD render of the LR raw, 8-bit (JPEG when set)",
+            "display sRGB, white balanced as its input is (nothing in an 8-bit render tells the gains)"),
 }
-PIPELINE_STEPS = ("source", "to linear camera RGB", "capture", "noise", "network input")
+PIPELINE_STEPS = ("source", "to linear camera RGB", "capture", "noise", "network input", "network output")
 MISALIGN, MISALIGN_AFFINE = 2.0, 0.005  # loss experiment defaults: shift (LR px), affine (fraction)
 GUARD = 256  # fine-tune: rows between the part tuned on and the part tested
 DEFAULT_RECIPES = {"full": {"steps": 300, "lr": 5e-5, "freeze_body": False}}

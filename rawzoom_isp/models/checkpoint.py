@@ -1,7 +1,9 @@
 """Zoom networks from configs and checkpoints.
 
 A model checkpoint holds the network's config (``arch`` names the class), its weights and their
-content hash; a training checkpoint also the optimizer, the step and the training config.
+content hash; one the trainer wrote also the training config and whether the network's output
+includes the camera white balance (``white_balanced_output``), a training checkpoint also the
+optimizer and the step.
 Checkpoints are written atomically and read with ``weights_only=True``, and nothing in them is
 trusted before it is checked: the zip container's CRCs (``torch.load`` does not check them), the
 shape of the stored config (plain values, bounded depth and size, before anything is formatted
@@ -180,7 +182,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("config"), dict) \
             or not isinstance(checkpoint.get("model"), dict):
         raise CheckpointError(f"{path}: not a rawzoom checkpoint (no config/model entries)")
-    for key in ("config", "train_config", "step", "content_sha256"):
+    for key in ("config", "train_config", "step", "content_sha256", "white_balanced_output"):
         if key in checkpoint:
             check_plain(checkpoint[key], f"{path}: its {key}")
     if not all(type(name) is str and isinstance(t, torch.Tensor) for name, t in checkpoint["model"].items()):

@@ -72,6 +72,21 @@ def remove_white_balance(target: torch.Tensor, gains: torch.Tensor, balanced) ->
     return torch.where(flags, divided, target)
 
 
+def restore_white_balance(target: torch.Tensor, gains: torch.Tensor, balanced) -> torch.Tensor:
+    """target x gains^(1/2.2) for the images whose target lacks the camera white balance (the inverse
+    of ``remove_white_balance``): every target white balanced."""
+    flags = torch.as_tensor(balanced, dtype=torch.bool).reshape(-1, 1, 1, 1)
+    return torch.where(flags, target, apply_white_balance(target, gains, gamma=WB_GAMMA))
+
+
+def white_balanced_output(model: torch.nn.Module) -> bool:
+    """Whether the network learns output that includes the camera white balance: an RGB-input
+    network's does, since its input (a camera render) does and nothing in it tells the gains; a raw
+    input is not balanced, and the raw network's output is linear camera RGB or un-balanced display
+    RGB, balanced after it. Checkpoints record it ("white_balanced_output"; absent: False, as before)."""
+    return model.config["in_channels"] == 3
+
+
 def _render_of(batch: dict) -> str:
     renders = set(batch.get("render", []))
     if len(renders) != 1:
@@ -333,13 +348,14 @@ def _train_run(cfg: dict, out: str, *, resume: bool, init: str | None, progress:
                 metrics.write(row)
                 bar.set_postfix(loss=f"{loss_value:.4f}")
             if stop or step % run["checkpoint_every"] == 0 or step == optim["steps"]:
-                save_checkpoint(last, model, optimizer=optimizer.state_dict(), step=step, train_config=cfg)
+                save_checkpoint(last, model, optimizer=optimizer.state_dict(), step=step, train_config=cfg,
+                                white_balanced_output=white_balanced_output(model))
         if stop:
             log.info("%s: the held-out loss flattened at step %d (best %.5f)", out, step, min(history))
             break
     bar.close()
     if rank == 0:
-        save_checkpoint(final, model, step=step, train_config=cfg)
+        save_checkpoint(final, model, step=step, train_config=cfg, white_balanced_output=white_balanced_output(model))
     if world > 1:
         dist.barrier()
     return final
@@ -347,8 +363,9 @@ def _train_run(cfg: dict, out: str, *, resume: bool, init: str | None, progress:
 
 def batch_loss(network, loss_fn, batch: dict, device: torch.device, noise_input: bool) -> torch.Tensor:
     """The loss of the network's output for a batch of pairs, against its target: rendered to display
-    RGB first for a network with linear output, white balance removed from the target for one with
-    display output (the paper's)."""
+    RGB first for a network with linear output; for one with display output, against the target with
+    the camera white balance for an RGB input (``white_balanced_output``), without it for a raw input
+    (the paper's)."""
     gains = batch["wb_gains"].to(device)
     told = (batch["noise"].to(device),) if noise_input else ()
     output = network(batch["input"].to(device, memory_format=torch.channels_last), gains, *told)
@@ -357,7 +374,8 @@ def batch_loss(network, loss_fn, batch: dict, device: torch.device, noise_input:
         output = render_linear(output, gains, batch["cam_to_srgb"].to(device), _render_of(batch))
         target = batch["target"].to(device)
     else:
-        target = remove_white_balance(batch["target"], batch["wb_gains"], batch["target_white_balanced"]).to(device)
+        balance = restore_white_balance if white_balanced_output(model) else remove_white_balance
+        target = balance(batch["target"], batch["wb_gains"], batch["target_white_balanced"]).to(device)
     return loss_fn(output, target)
 
 
@@ -382,6 +400,11 @@ def _resume(model: torch.nn.Module, optimizer: torch.optim.Optimizer, last: str)
     if type(step) is not int or not 0 <= step <= 10**9 or not isinstance(checkpoint.get("optimizer"), dict):
         raise CheckpointError(f"{last}: not a training checkpoint (its step is {str(step)[:40]}; it needs a step "
                               "count in [0, 1e9] and the optimizer)")
+    stored = checkpoint.get("white_balanced_output", False)
+    if stored != white_balanced_output(model):
+        raise CheckpointError(f"{last}: trained towards targets {'with' if stored else 'without'} the camera white "
+                              f"balance, and this version trains this network {'without' if stored else 'with'} it; "
+                              "start the run again in a new folder")
     load_state(model, checkpoint["model"], last)
     try:
         optimizer.load_state_dict(checkpoint["optimizer"])
