@@ -121,9 +121,13 @@ def compare(config, progress: bool = True, overrides: list[str] = (), command: s
     init_of = init if experiment == "fine-tune" else None
     timings = {}
     for name, arm_settings in configs.items():
-        started_before = os.path.isfile(os.path.join(arm_settings["train"]["out"], "last.pt"))
-        weights[name] = train(arm_settings, resume=started_before, init=init_of, progress=progress)
-        timings[name] = training_seconds(arm_settings["train"]["out"])
+        run = arm_settings["train"]["out"]
+        final, started_before = os.path.join(run, "model.pt"), os.path.isfile(os.path.join(run, "last.pt"))
+        if os.path.isfile(final) and not started_before:
+            weights[name] = final  # finished (model.pt is written last); its optimizer state is not committed
+        else:
+            weights[name] = train(arm_settings, resume=started_before, init=init_of, progress=progress)
+        timings[name] = training_seconds(run)
     if not score:
         return {"trained": {name: weights[name] for name in configs}, "timings_s": timings}
     if command is None:
