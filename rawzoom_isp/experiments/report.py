@@ -227,7 +227,9 @@ def write_report(result: dict, section: dict, training: dict, arms: list[str], o
         loss = training.get("loss", {})
         data_line += (f" Misaligned arms: each pair shifted by up to {section.get('misalign', MISALIGN)} LR px with "
                       f"an affine of up to {section.get('misalign_affine', MISALIGN_AFFINE)}; contextual and CoBi on "
-                      f"{loss.get('sample') or 'all'} sampled positions per term (the kernel's `sample` option).")
+                      f"{loss.get('sample') or 'all'} sampled positions per term (the kernel's `sample` option), "
+                      f"CoBi backend {loss.get('backend', 'auto')} (auto: the fused kernel on a GPU, the chunked "
+                      "PyTorch one on a CPU).")
     summary = "\n".join(f"| {name} | {v['psnr_cm'][0]:.2f} +- {v['psnr_cm'][1]:.2f} | {v['psnr'][0]:.2f} +- "
                         f"{v['psnr'][1]:.2f} | {v['ssim'][0]:.4f} +- {v['ssim'][1]:.4f} |"
                         for name, v in result["arms"]["summary"].items())
