@@ -297,6 +297,7 @@ def _train_run(cfg: dict, out: str, *, resume: bool, init: str | None, progress:
         parameter.requires_grad_(not name.startswith(frozen) if frozen else True)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=optim["lr"])
     step, last, final = 0, os.path.join(out, "last.pt"), os.path.join(out, "model.pt")
+    described = {"train_config": cfg, "white_balanced_output": white_balanced_output(model)}  # in every checkpoint
     run = cfg["train"]
     history = []  # the held-out loss so far
     if resume:
@@ -348,14 +349,13 @@ def _train_run(cfg: dict, out: str, *, resume: bool, init: str | None, progress:
                 metrics.write(row)
                 bar.set_postfix(loss=f"{loss_value:.4f}")
             if stop or step % run["checkpoint_every"] == 0 or step == optim["steps"]:
-                save_checkpoint(last, model, optimizer=optimizer.state_dict(), step=step, train_config=cfg,
-                                white_balanced_output=white_balanced_output(model))
+                save_checkpoint(last, model, optimizer=optimizer.state_dict(), step=step, **described)
         if stop:
             log.info("%s: the held-out loss flattened at step %d (best %.5f)", out, step, min(history))
             break
     bar.close()
     if rank == 0:
-        save_checkpoint(final, model, step=step, train_config=cfg, white_balanced_output=white_balanced_output(model))
+        save_checkpoint(final, model, step=step, **described)
     if world > 1:
         dist.barrier()
     return final
